@@ -1,0 +1,146 @@
+"""Audio in and out: any readable file becomes mono float32 at 16 kHz, and writes are atomic.
+
+Every reader in the project (trainer, daemon, tests) goes through `read_audio`, so bad input is refused in one place
+with one kind of error, `AudioError`, whose message is a single line naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16000
+AUDIO_SUFFIXES = (".wav", ".ogg", ".flac")
+MIN_SAMPLE_RATE = 4000
+MAX_SAMPLE_RATE = 192000
+MAX_SECONDS = 3 * 3600
+
+
+class AudioError(Exception):
+    """A file that cannot be used as audio; str() is one line: '<file>: <problem>'."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str) -> None:
+        self.path = str(path) if path is not None else "<audio>"
+        self.problem = problem.splitlines()[0] if problem else "unreadable"
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited resampling with libsoxr (high quality); float32 in, float32 out."""
+    x = np.asarray(x, dtype=np.float32)
+    if rate_in == rate_out or x.size == 0:
+        return x
+    return soxr.resample(x, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average the channels: (n, ch) -> (n,)."""
+    return x if x.ndim == 1 else x.mean(axis=1, dtype=np.float32)
+
+
+def normalise(x: np.ndarray, peak: float = 0.9) -> np.ndarray:
+    """The seed's normalisation: remove DC, then scale so the largest sample is `peak`; silence stays silence."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.size == 0:
+        return x
+    x = x - np.float32(x.mean())
+    top = float(np.max(np.abs(x)))
+    return x if top < 1e-8 else (x * np.float32(peak / top)).astype(np.float32)
+
+
+def read_audio(path: str | os.PathLike, *, rate: int = SAMPLE_RATE, normalize: bool = False,
+               max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Read wav/ogg/flac of any rate, depth and channel count as mono float32 at `rate`.
+
+    Raises AudioError for anything that is not usable audio: missing, unreadable, empty, absurd rate, NaN/inf samples,
+    or longer than `max_seconds` (so a hostile header cannot make us allocate gigabytes).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(p, "no such file")
+    if p.is_dir():
+        raise AudioError(p, "is a folder, not an audio file")
+    try:
+        info = sf.info(str(p))
+    except Exception as exc:  # libsndfile's messages vary; keep the first line
+        raise AudioError(p, f"not a readable audio file ({_first_line(exc)})") from None
+    if not (MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE):
+        raise AudioError(p, f"sample rate {info.samplerate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    if info.channels < 1:
+        raise AudioError(p, "has no channels")
+    if info.frames > max_seconds * info.samplerate:
+        raise AudioError(p, f"too long ({info.frames / info.samplerate:.0f} s > {max_seconds:.0f} s)")
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(p, f"truncated or corrupt audio ({_first_line(exc)})") from None
+    if data.shape[0] == 0:
+        raise AudioError(p, "holds no samples")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(p, "holds NaN or infinite samples")
+    x = to_mono(data)
+    x = resample(x, sr, rate)
+    return normalise(x) if normalize else x
+
+
+def write_wav_atomic(path: str | os.PathLike, x: np.ndarray, rate: int = SAMPLE_RATE, *,
+                     overwrite: bool = False) -> Path:
+    """Write 16-bit PCM through a temporary file and a rename, so a crash leaves the old file or the new one.
+
+    With overwrite=False an existing file is never replaced (FileExistsError): recordings are never lost.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p}: exists, not overwritten")
+    pcm = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            sf.write(fh, pcm, rate, subtype="PCM_16", format="WAV")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            os.link(tmp, p)  # fails if p appeared meanwhile: never clobber
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Replace `path` with `data` atomically (temporary file in the same folder, fsync, rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def list_audio(folder: str | os.PathLike) -> list[Path]:
+    """Audio files (wav/ogg/flac, any case) directly in `folder`, sorted."""
+    f = Path(folder)
+    return sorted(p for p in f.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,156 @@
+"""The one feature frontend: log-mel frames and per-frame energy, for a whole clip or incrementally on a stream.
+
+Training and serving both call this module, and a hash of its config travels in every model bundle, so a model is
+never fed features it was not trained on. Batch and streaming share `_analyse`, and the stream keeps the leftover
+samples between calls, so both give the same numbers (tests/test_features.py checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.audio import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Everything that decides what the model sees; its `hash` is stored in bundles and checked on load."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 40
+    fmin: float = 60.0
+    fmax: float = 4000.0  # FSDD is 8 kHz audio: above 4 kHz would teach the model bandwidth, not words
+    log_eps: float = 1e-10
+    stamp_frames: int = 98  # 1 s window: 1 + (16000 - 400) // 160
+    context_frames: int = 3  # frames of audio kept either side of a segment
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FrontendConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown frontend keys: {sorted(unknown)}")
+        return cls(**d)
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def stamp_shape(self) -> tuple[int, int]:
+        return (self.stamp_frames, self.n_mels)
+
+
+def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
+    """Triangular filters on the HTK mel scale, (n_fft//2+1, n_mels), each normalised to unit area."""
+
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+
+    n_bins = cfg.n_fft // 2 + 1
+    freqs = np.linspace(0.0, cfg.sample_rate / 2, n_bins)
+    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    fb = np.zeros((n_bins, cfg.n_mels), dtype=np.float64)
+    for m in range(cfg.n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (freqs - lo) / max(mid - lo, 1e-9)
+        down = (hi - freqs) / max(hi - mid, 1e-9)
+        fb[:, m] = np.maximum(0.0, np.minimum(up, down))
+    fb /= np.maximum(fb.sum(axis=0, keepdims=True), 1e-12)
+    return fb.astype(np.float32)
+
+
+class Frontend:
+    """Turns audio into (log-mel, energy_db) frames. `compute` for a clip, `stream.push` for live audio."""
+
+    def __init__(self, cfg: FrontendConfig | None = None) -> None:
+        self.cfg = cfg or FrontendConfig()
+        c = self.cfg
+        self.window = np.hanning(c.win_length + 1)[:-1].astype(np.float32)
+        self.fbank = mel_filterbank(c)
+        freqs = np.linspace(0.0, c.sample_rate / 2, c.n_fft // 2 + 1)
+        self.band = (freqs >= c.fmin) & (freqs <= c.fmax)
+
+    def n_frames(self, n_samples: int) -> int:
+        c = self.cfg
+        return 0 if n_samples < c.win_length else 1 + (n_samples - c.win_length) // c.hop_length
+
+    def compute(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whole clip: log-mel (T, n_mels) float32 and energy in dB (T,) float32; frame t starts at t*hop."""
+        x = np.asarray(x, dtype=np.float32)
+        n = self.n_frames(x.size)
+        if n == 0:
+            return np.zeros((0, self.cfg.n_mels), np.float32), np.zeros((0,), np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(x, self.cfg.win_length)[:: self.cfg.hop_length][:n]
+        return self._analyse(frames)
+
+    def stream(self) -> "StreamingFrontend":
+        return StreamingFrontend(self)
+
+    def _analyse(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = self.cfg
+        spec = np.fft.rfft(frames * self.window, n=c.n_fft, axis=-1)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)
+        mel = np.log(power @ self.fbank + c.log_eps).astype(np.float32)
+        band_power = power[:, self.band].sum(axis=-1) / (c.win_length * c.win_length)
+        energy = (10.0 * np.log10(band_power + 1e-10)).astype(np.float32)
+        return mel, energy
+
+
+class StreamingFrontend:
+    """Incremental frontend: push any number of samples, get the frames that became complete."""
+
+    def __init__(self, frontend: Frontend) -> None:
+        self.fe = frontend
+        self.buf = np.zeros(0, dtype=np.float32)
+        self.frames_out = 0  # index of the next frame
+
+    def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = self.fe.cfg
+        self.buf = np.concatenate([self.buf, np.asarray(x, dtype=np.float32).ravel()])
+        n = self.fe.n_frames(self.buf.size)
+        if n == 0:
+            return np.zeros((0, c.n_mels), np.float32), np.zeros((0,), np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(self.buf, c.win_length)[:: c.hop_length][:n]
+        mel, energy = self.fe._analyse(frames)
+        self.buf = self.buf[n * c.hop_length:].copy()
+        self.frames_out += n
+        return mel, energy
+
+
+def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarray:
+    """A segment's log-mel frames -> the fixed (stamp_frames, n_mels) stamp the model sees.
+
+    The segment is centred (plus `shift` frames, for augmentation), a longer one is cropped around its centre, and the
+    rest of the window is filled with the segment's quietest value, so neighbouring words never leak in and the stamp
+    needs no audio after the segment (low latency). Subtracting the mean makes it independent of input gain.
+    """
+    S = cfg.stamp_frames
+    mel = np.asarray(mel, dtype=np.float32)
+    out_shape = (S, cfg.n_mels)
+    if mel.shape[0] == 0:
+        return np.zeros(out_shape, np.float32)
+    x = mel - np.float32(mel.mean())
+    T = x.shape[0]
+    if T > S:
+        start = (T - S) // 2
+        x, T = x[start:start + S], S
+    out = np.full(out_shape, x.min(), dtype=np.float32)
+    off = int(np.clip((S - T) // 2 + shift, 0, S - T))
+    out[off:off + T] = x
+    return out

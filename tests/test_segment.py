@@ -1,0 +1,77 @@
+"""The segmenter: the same machine offline and streaming; known-count splitting; silence gives nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.features import Frontend
+from shared.segment import SegmenterConfig, StreamSegmenter, segment_frames, split_into
+from tests.conftest import tone_word
+
+
+def _sentence(rng, n=5, gap=0.6, noise=0.002):
+    sil = np.zeros(int(gap * 16000), np.float32)
+    parts = [sil]
+    truth = []
+    pos = sil.size
+    for i in range(n):
+        w = tone_word(rng, seconds=0.3 + 0.05 * i, f0=150 + 30 * i)
+        truth.append((pos / 16000, (pos + w.size) / 16000))
+        parts += [w, sil]
+        pos += w.size + sil.size
+    x = np.concatenate(parts)
+    return x + noise * rng.standard_normal(x.size).astype(np.float32), truth
+
+
+def test_finds_each_word_near_its_true_span(rng):
+    x, truth = _sentence(rng)
+    fe = Frontend()
+    _, energy = fe.compute(x)
+    segs = segment_frames(energy, fcfg=fe.cfg)
+    assert len(segs) == len(truth)
+    for s, (a, b) in zip(segs, truth):
+        sa, sb = s.seconds(fe.cfg)
+        assert abs(sa - a) < 0.08 and abs(sb - b) < 0.12
+
+
+def test_streaming_matches_offline_when_stream_starts_quiet(rng):
+    x, truth = _sentence(rng, n=4)
+    fe = Frontend()
+    _, energy = fe.compute(x)
+    offline = segment_frames(energy, fcfg=fe.cfg)
+    st, seg = fe.stream(), StreamSegmenter(fcfg=fe.cfg)
+    online = []
+    for i in range(0, x.size, 512):
+        online += seg.push(st.push(x[i:i + 512])[1])
+    online += seg.flush()
+    assert [(s.start, s.end) for s in online] == [(s.start, s.end) for s in offline]
+
+
+def test_silence_and_steady_noise_give_no_words(rng):
+    fe = Frontend()
+    assert segment_frames(fe.compute(np.zeros(32000, np.float32))[1]) == []
+    noise = (0.05 * rng.standard_normal(48000)).astype(np.float32)
+    assert segment_frames(fe.compute(noise)[1]) == []
+
+
+def test_split_into_known_count(rng):
+    x, truth = _sentence(rng, n=6, gap=0.25)
+    fe = Frontend()
+    segs, cfg = split_into(fe.compute(x)[1], 6, fcfg=fe.cfg)
+    assert segs is not None and len(segs) == 6
+    segs, cfg = split_into(fe.compute(x)[1], 40, fcfg=fe.cfg)
+    assert segs is None
+
+
+def test_webrtc_option_finds_words(rng):
+    x, truth = _sentence(rng, n=3)
+    fe = Frontend()
+    cfg = SegmenterConfig(vad="webrtc")
+    seg = StreamSegmenter(cfg, fe.cfg)
+    st = fe.stream()
+    out = []
+    for i in range(0, x.size, 800):
+        chunk = x[i:i + 800]
+        out += seg.push(st.push(chunk)[1], chunk)
+    out += seg.flush()
+    assert len(out) >= 1
