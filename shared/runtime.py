@@ -1,0 +1,207 @@
+"""Inference without TensorFlow: the int8 CNN on LiteRT (stamp -> embedding and class probabilities) and SVM heads
+applied to that embedding in numpy. `Recognizer` loads several bundles and runs each base CNN once per stamp, however
+many heads share it (the openWakeWord idea: features once, many heads).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.bundle import SPECIAL_LABELS, Bundle, BundleError, load_bundle
+
+HEAD_KINDS = ("linear-svm",)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One bundle's verdict on one stamp."""
+
+    model: str
+    model_hash: str
+    word: str | None  # None when rejected
+    label: str  # the top label, even when rejected (may be _unknown_ / _silence_)
+    confidence: float
+    alternatives: list[tuple[str, float]] = field(default_factory=list)  # top-k (label, score), best first
+
+    @property
+    def rejected(self) -> bool:
+        return self.word is None
+
+
+class CnnModel:
+    """A cnn bundle's model.tflite on a LiteRT interpreter; quantises the input, dequantises the outputs."""
+
+    def __init__(self, bundle: Bundle, num_threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.bundle = bundle
+        try:
+            self.interp = Interpreter(model_path=str(bundle.file("model.tflite")), num_threads=num_threads)
+        except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long text
+            raise BundleError(f"{bundle.file('model.tflite')}: LiteRT cannot load it ({str(exc).splitlines()[0]})") from None
+        self.inp = self.interp.get_input_details()[0]
+        self.outs = self.interp.get_output_details()
+        m = bundle.manifest
+        self.i_emb = m.outputs.get("embedding")
+        self.i_prob = m.outputs.get("probs")
+        if self.i_prob is None or not (0 <= self.i_prob < len(self.outs)):
+            raise BundleError(f"{bundle.path}: manifest.outputs names no valid 'probs' output")
+        shape = list(self.inp["shape"][1:])
+        if m.input_shape and list(m.input_shape) != shape:
+            raise BundleError(f"{bundle.path}: model input {shape} differs from the manifest's {m.input_shape}")
+        self.interp.allocate_tensors()
+        self._allocated = int(self.inp["shape"][0])
+
+    def infer(self, stamps: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(B, frames, mels) float stamps -> (embeddings (B, E) or None, probabilities (B, C))."""
+        x = np.asarray(stamps, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        x = x.reshape((x.shape[0], *self.inp["shape"][1:]))
+        if x.shape[0] != self._allocated:
+            self.interp.resize_tensor_input(self.inp["index"], [x.shape[0], *self.inp["shape"][1:]])
+            self.interp.allocate_tensors()
+            self._allocated = x.shape[0]
+        self.interp.set_tensor(self.inp["index"], _quantise(x, self.inp))
+        self.interp.invoke()
+        probs = _dequantise(self.interp.get_tensor(self.outs[self.i_prob]["index"]), self.outs[self.i_prob])
+        emb = None
+        if self.i_emb is not None:
+            emb = _dequantise(self.interp.get_tensor(self.outs[self.i_emb]["index"]), self.outs[self.i_emb])
+            emb = emb.reshape(emb.shape[0], -1)
+        return emb, probs.reshape(probs.shape[0], -1)
+
+
+class SvmHead:
+    """head.json: a linear SVM (one-vs-rest) on the base CNN's embedding, with scaling and a reject threshold.
+
+    score_k = coef_k . ((e - mean) / scale) + intercept_k; confidence = softmax(temperature * scores); the top class
+    is rejected when its raw score is below `threshold` (no class claims the clip).
+    """
+
+    def __init__(self, bundle: Bundle) -> None:
+        f = bundle.file("head.json")
+        try:
+            h = json.loads(f.read_text())
+            self.kind = h["kind"]
+            self.classes = [str(c) for c in h["classes"]]
+            self.mean = np.asarray(h["mean"], np.float32)
+            self.scale = np.asarray(h["scale"], np.float32)
+            self.coef = np.asarray(h["coef"], np.float32)
+            self.intercept = np.asarray(h["intercept"], np.float32)
+            self.threshold = float(h.get("threshold", 0.0))
+            self.temperature = float(h.get("temperature", 1.0))
+            self.input = h.get("input", "embedding")
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{f}: not a valid head ({type(exc).__name__}: {exc})") from None
+        if self.kind not in HEAD_KINDS:
+            raise BundleError(f"{f}: unknown head kind {self.kind!r}")
+        k, d = len(self.classes), self.mean.shape[0]
+        if self.coef.shape != (k, d) or self.intercept.shape != (k,) or self.scale.shape != (d,):
+            raise BundleError(f"{f}: array shapes disagree (classes {k}, dim {d}, coef {self.coef.shape})")
+        if self.input not in ("embedding", "probs"):
+            raise BundleError(f"{f}: input must be 'embedding' or 'probs'")
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        z = (np.asarray(features, np.float32) - self.mean) / self.scale
+        return z @ self.coef.T + self.intercept
+
+
+def _quantise(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantise(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y.astype(np.float32)
+    scale, zero = detail["quantization"]
+    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def decide(model: str, model_hash: str, labels: list[str], probs: np.ndarray, threshold: float,
+           top_k: int = 3, score: float | None = None) -> Decision:
+    """Top label and alternatives; reject special labels and tops below the threshold."""
+    order = np.argsort(-probs)[:top_k]
+    alts = [(labels[i], round(float(probs[i]), 4)) for i in order]
+    top = labels[int(order[0])]
+    conf = float(probs[order[0]])
+    gate = conf if score is None else score
+    word = None if (top in SPECIAL_LABELS or gate < threshold) else top
+    return Decision(model, model_hash, word, top, conf, alts)
+
+
+class Recognizer:
+    """Several bundles at once: each distinct base CNN runs once per stamp; heads reuse its embedding."""
+
+    def __init__(self, paths: list[str | Path], models_root: str | Path | None = None, num_threads: int = 1) -> None:
+        self.bundles: list[Bundle] = [load_bundle(p) for p in paths]
+        self.cnns: dict[str, CnnModel] = {}
+        self.heads: dict[str, SvmHead] = {}
+        self.base_of: dict[str, str] = {}
+        search = [Path(models_root)] if models_root else []
+        for b in self.bundles:
+            search.append(b.path.parent)
+        for b in self.bundles:
+            if b.manifest.kind == "cnn":
+                self.cnns.setdefault(b.hash, CnnModel(b, num_threads))
+                self.base_of[b.name] = b.hash
+        for b in self.bundles:
+            if b.manifest.kind == "head":
+                base_hash = b.manifest.base["hash"]
+                if base_hash not in self.cnns:
+                    base = _find_base(b, search)
+                    self.cnns[base_hash] = CnnModel(base, num_threads)
+                self.base_of[b.name] = base_hash
+                self.heads[b.name] = SvmHead(b)
+
+    @property
+    def frontend_config(self):
+        return self.bundles[0].frontend_config
+
+    def classify(self, stamp: np.ndarray, top_k: int = 3) -> list[Decision]:
+        """One stamp -> one Decision per loaded bundle, in load order."""
+        outputs = {h: m.infer(stamp) for h, m in self.cnns.items()}
+        out = []
+        for b in self.bundles:
+            emb, probs = outputs[self.base_of[b.name]]
+            m = b.manifest
+            if m.kind == "cnn":
+                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], m.threshold, top_k))
+            else:
+                head = self.heads[b.name]
+                feats = emb[0] if head.input == "embedding" else probs[0]
+                if feats is None:
+                    raise BundleError(f"{b.path}: its base model exposes no embedding output")
+                s = head.scores(feats)
+                p = _softmax(head.temperature * s)
+                k = int(np.argmax(s))
+                out.append(decide(b.name, b.hash, head.classes, p, head.threshold, top_k, score=float(s[k])))
+        return out
+
+
+def _find_base(head: Bundle, search: list[Path]) -> Bundle:
+    """The base cnn bundle a head names: same folder as the head's siblings, matched by hash."""
+    want = head.manifest.base
+    for root in search:
+        cand = root / want["name"]
+        if (cand / "manifest.json").is_file():
+            b = load_bundle(cand)
+            if b.hash == want["hash"]:
+                return b
+            raise BundleError(f"{head.path}: base bundle {cand} has hash {b.hash}, the head was fitted on {want['hash']}")
+    raise BundleError(f"{head.path}: base bundle {want['name']!r} not found beside it")
