@@ -1,0 +1,1 @@
+"""Benchmarks: every performance figure from `make bench` (python -m bench.run)."""
