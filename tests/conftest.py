@@ -29,3 +29,5 @@ def tone_word(rng: np.random.Generator, seconds: float = 0.4, rate: int = 16000,
     env = np.sin(np.pi * t / seconds) ** 2
     x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * env
     return (0.3 * x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+from tests.fixtures_bundle import tiny_bundle, tiny_head_bundle  # noqa: E402,F401  (session bundle fixtures)

@@ -1,0 +1,149 @@
+"""Keras model -> full-integer int8 TFLite -> a model bundle (model.tflite + manifest.json + ATTRIBUTION).
+
+Full-integer quantisation (int8 input, int8 weights and activations) calibrated on real stamps keeps the model small
+and fast on LiteRT; the output indices of "embedding" and "probs" are found by shape and stored in the manifest, since
+the converter does not keep Keras's output order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.bundle import Bundle, Manifest, write_bundle
+from shared.features import FrontendConfig
+from shared.segment import SegmenterConfig
+
+ATTRIBUTION_FSDD = ("Free Spoken Digit Dataset (FSDD), Z. Jackson, C. Souza, J. Flaks, Y. Pan, H. Nicolas, A. Thite, "
+                    "github.com/Jakobovski/free-spoken-digit-dataset, licensed CC BY-SA 4.0.")
+ATTRIBUTION_SC = ("Speech Commands, P. Warden, 'Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition', "
+                  "2018, licensed CC BY 4.0 (including its _background_noise_ recordings).")
+ATTRIBUTION_TTS = ("Synthetic speech from espeak-ng (GPL-3.0-or-later; generated audio is not covered by the GPL), "
+                   "CMU Flite voices (BSD-style CMU licence) and Festival voices (kal_diphone, cmu_us_slt_arctic_hts: "
+                   "free-software licences of CSTR Edinburgh / CMU permitting use and redistribution).")
+DEFAULT_ATTRIBUTION = "\n\n".join(["This model was trained on data from:", "- " + ATTRIBUTION_FSDD,
+                                   "- " + ATTRIBUTION_SC, "- " + ATTRIBUTION_TTS]) + "\n"
+
+
+@dataclass
+class ExportSpec:
+    """Everything a cnn bundle's manifest needs beyond the model itself."""
+
+    name: str
+    vocabulary: list[str]
+    threshold: float = 0.5
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    description: str = ""
+    attribution: str = DEFAULT_ATTRIBUTION
+
+
+def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300, seed: int = 0) -> bytes:
+    """Full-integer int8 TFLite (int8 input and outputs) calibrated on up to `max_samples` representative stamps."""
+    import tensorflow as tf
+
+    rep = np.asarray(representative, np.float32)
+    if rep.ndim != 3 or rep.shape[0] == 0:
+        raise ValueError("the representative dataset must be a non-empty (N, frames, mels) array of stamps")
+    if rep.shape[0] > max_samples:
+        rep = rep[np.random.default_rng(seed).choice(rep.shape[0], max_samples, replace=False)]
+    in_shape = (None, *rep.shape[1:])  # batch left open so LiteRT can resize it
+
+    with tempfile.TemporaryDirectory(prefix="wordstamp-export-") as tmp:
+        _save_serving(model, in_shape, tmp)
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
+
+        def gen():
+            for s in rep:
+                yield [s[None].astype(np.float32)]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = gen
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+        return bytes(conv.convert())
+
+
+def _save_serving(model: Any, in_shape: tuple, folder: str) -> None:
+    """A SavedModel whose one signature maps a stamp to {"embedding", "probs"} (Keras 3's ExportArchive)."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(x):
+        emb, probs = model(x, training=False)
+        return {"embedding": emb, "probs": probs}
+
+    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec(in_shape, tf.float32)])
+    archive.write_out(folder, verbose=False)
+
+
+def output_indices(tflite: bytes, embedding_dim: int, n_classes: int) -> dict[str, int]:
+    """Which LiteRT output is which: by size, and when the sizes are equal by the output's tensor name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    outs = Interpreter(model_content=tflite).get_output_details()
+    if len(outs) != 2:
+        raise ValueError(f"expected two outputs (embedding, probs), the model has {len(outs)}")
+    sizes = [int(np.prod(o["shape"][1:])) for o in outs]
+    if embedding_dim != n_classes:
+        return {"embedding": sizes.index(embedding_dim), "probs": sizes.index(n_classes)}
+    names = [o["name"] for o in outs]
+    i_prob = next(i for i, n in enumerate(names) if "probs" in n)
+    return {"embedding": 1 - i_prob, "probs": i_prob}
+
+
+def tflite_predict(tflite: bytes, stamps: np.ndarray, index: int, batch: int = 256) -> np.ndarray:
+    """Run a converted model on stamps via LiteRT and dequantise output `index` (for float-vs-int8 checks)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=tflite)
+    inp = it.get_input_details()[0]
+    x = np.asarray(stamps, np.float32)
+    res = []
+    for a in range(0, x.shape[0], batch):
+        xb = x[a:a + batch]
+        it.resize_tensor_input(inp["index"], [xb.shape[0], *inp["shape"][1:]])
+        it.allocate_tensors()
+        inp = it.get_input_details()[0]
+        out = it.get_output_details()[index]
+        scale, zero = inp["quantization"]
+        q = np.clip(np.round(xb / scale + zero), -128, 127).astype(np.int8) if inp["dtype"] == np.int8 else xb
+        it.set_tensor(inp["index"], q)
+        it.invoke()
+        y = it.get_tensor(out["index"]).astype(np.float32)
+        if out["dtype"] != np.float32:
+            s, z = out["quantization"]
+            y = (y - z) * s
+        res.append(y.reshape(y.shape[0], -1))
+    return np.concatenate(res)
+
+
+def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec, embedding_dim: int) -> Bundle:
+    """Write model.tflite, manifest.json and ATTRIBUTION atomically; returns the validated bundle."""
+    outputs = output_indices(tflite, embedding_dim, len(spec.vocabulary))
+    m = Manifest(
+        name=spec.name, kind="cnn", vocabulary=list(spec.vocabulary), frontend=spec.frontend.to_dict(),
+        threshold=float(spec.threshold), input_shape=list(spec.frontend.stamp_shape), embedding_dim=int(embedding_dim),
+        outputs=outputs, segmenter=spec.segmenter.to_dict(), training=spec.training, metrics=spec.metrics,
+        description=spec.description,
+    )
+    files = {"model.tflite": tflite, "ATTRIBUTION": spec.attribution.encode()}
+    return write_bundle(out, m, files)
+
+
+def export_model(model: Any, out: str | os.PathLike, spec: ExportSpec, representative: np.ndarray) -> Bundle:
+    """Keras model -> int8 bundle at `out`."""
+    emb_dim = int(model.outputs[0].shape[-1])
+    return write_cnn_bundle(out, convert_int8(model, representative), spec, emb_dim)

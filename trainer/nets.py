@@ -1,0 +1,74 @@
+"""The networks: the seed's MNIST-style baseline and a small DS-CNN, both with two outputs (embedding, probs).
+
+Every net exposes its penultimate layer as a named "embedding" output, so SVM heads can learn new words on it
+without retraining the CNN. TensorFlow/Keras is imported inside the builders only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARCHS = ("baseline", "dscnn")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """What shapes a net: architecture, its width, the embedding size, and regularisation."""
+
+    arch: str = "dscnn"
+    width: int = 64  # channels of the DS-CNN blocks
+    blocks: int = 4
+    embedding_dim: int = 64
+    dropout: float = 0.2
+
+
+def build_net(input_shape: tuple[int, int], n_classes: int, cfg: NetConfig | None = None):
+    """A compiled-free Keras model: stamp (frames, mels) -> [embedding (E,), probs (C,)]."""
+    cfg = cfg or NetConfig()
+    if cfg.arch == "baseline":
+        return _baseline(input_shape, n_classes, cfg)
+    if cfg.arch == "dscnn":
+        return _dscnn(input_shape, n_classes, cfg)
+    raise ValueError(f"unknown architecture {cfg.arch!r} (choose from {', '.join(ARCHS)})")
+
+
+def _baseline(input_shape, n_classes, cfg):
+    """The seed's net: two convs, a max-pool, dense; kept to measure the DS-CNN against."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=tuple(input_shape), name="stamp")
+    x = layers.Reshape((*input_shape, 1))(inp)
+    x = layers.Conv2D(8, 3, activation="relu")(x)
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    x = layers.MaxPooling2D((4, 4))(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(cfg.dropout)(x)
+    emb = layers.Dense(cfg.embedding_dim, activation="relu", name="embedding")(x)
+    probs = layers.Dense(n_classes, activation="softmax", name="probs")(layers.Dropout(cfg.dropout)(emb))
+    return keras.Model(inp, [emb, probs], name="baseline")
+
+
+def _dscnn(input_shape, n_classes, cfg):
+    """DS-CNN (Zhang et al. 2017, 'Hello Edge'): a strided conv, depthwise-separable blocks, global average pool."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=tuple(input_shape), name="stamp")
+    x = layers.Reshape((*input_shape, 1))(inp)
+    x = layers.Conv2D(cfg.width, (10, 4), strides=(2, 2), padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for i in range(cfg.blocks):
+        stride = (2, 2) if i == 1 else (1, 1)
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Conv2D(cfg.width, 1, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(cfg.dropout)(x)
+    emb = layers.Dense(cfg.embedding_dim, activation="relu", name="embedding")(x)
+    probs = layers.Dense(n_classes, activation="softmax", name="probs")(layers.Dropout(cfg.dropout)(emb))
+    return keras.Model(inp, [emb, probs], name="dscnn")
