@@ -108,7 +108,7 @@ def split_cmd(prefix: str = typer.Argument(..., help="recordings DATA/PREFIX_*.w
 
 
 def record_cmd(prefix: str = typer.Argument(..., help="the word list DATA/PREFIX.words to prompt"),
-               speaker: str = typer.Option(..., "--speaker", help="your name (no '_'): the file's speaker field"),
+               speaker: Optional[str] = typer.Option(None, "--speaker", help="your name (no '_'): the file's speaker field"),
                takes: int = typer.Option(1, "--takes", min=1, help="recordings to make"),
                device: Optional[str] = typer.Option(None, "--device", help="input device index or name"),
                seconds: Optional[float] = typer.Option(None, "--seconds", min=0.5,
@@ -129,6 +129,8 @@ def record_cmd(prefix: str = typer.Argument(..., help="the word list DATA/PREFIX
             _fail(str(exc))
         return
     _check_data(data)
+    if not speaker:
+        _fail("--speaker NAME is needed: it becomes the speaker field of the file names")
     try:
         check_prefix(prefix)
         check_name(speaker, "speaker")
