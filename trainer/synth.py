@@ -189,7 +189,10 @@ def _scheme_string(text: str) -> str:
 
 def _festival_many(texts: list[str], v: Voice, rate: float, pitch: float) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="ws-festival-") as tmp:
-        lines = [f"(voice_{v.ident})", f"(Parameter.set 'Duration_Stretch {pitch / rate:.3f})"]
+        stretch = pitch / rate
+        lines = [f"(voice_{v.ident})", f"(Parameter.set 'Duration_Stretch {stretch:.3f})"]
+        if v.ident.endswith("_hts"):  # HTS voices ignore Duration_Stretch; hts_engine's own speed is -r
+            lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {1 / stretch:.3f}))))')
         for i, t in enumerate(texts):
             lines.append(f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(t)})) "
                          f"{_scheme_string(str(Path(tmp) / f'{i}.wav'))} 'riff)")
