@@ -87,13 +87,13 @@ def split_cmd(prefix: str = typer.Argument(..., help="recordings DATA/PREFIX_*.w
             results.append(r)
             prog.advance(task)
             for w in r.warnings:
-                prog.console.print(f"warning: {r.path}: {w}", markup=False, style="yellow")
+                prog.console.print(f"warning: {r.path}: {w}", markup=False, style="yellow", soft_wrap=True)
             if r.status == "error":
-                prog.console.print(f"skip {r.path}: {r.message}", markup=False, style="red")
+                prog.console.print(f"skip {r.path}: {r.message}", markup=False, style="red", soft_wrap=True)
             elif r.status == "mismatch":
                 times = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in r.times)
                 prog.console.print(f"skip {r.path}: {r.message or 'mismatch'}; found {r.found} segments, "
-                                   f"expected {r.expected} [{times}]", markup=False, style="yellow")
+                                   f"expected {r.expected} [{times}]", markup=False, style="yellow", soft_wrap=True)
     s = sp.summarise(results)
     _table(f"split {prefix}: {len(words)} words a recording", [
         ("recordings", s["files"]), ("cut", s["ok"]), ("already cut", s["exists"]),
@@ -194,7 +194,7 @@ def _run_import(plan, out_root: Path, title: str) -> None:
             results.append(r)
             prog.advance(task)
             if r.status == "error":
-                prog.console.print(f"skip {r.src}: {r.message}", markup=False, style="red")
+                prog.console.print(f"skip {r.src}: {r.message}", markup=False, style="red", soft_wrap=True)
     count = {k: sum(r.status == k for r in results) for k in ("ok", "exists", "error")}
     words = sorted({w for w, _, _ in plan.items})
     speakers = sorted({stem.split("_", 1)[0] for _, stem, _ in plan.items})
@@ -299,7 +299,7 @@ def synth_cmd(prefix: str = typer.Argument(..., help="writes DATA/PREFIX_<voice>
             results.append(r)
             prog.advance(task)
             if r.status == "error":
-                prog.console.print(f"skip {r.path}: {r.message}", markup=False, style="red")
+                prog.console.print(f"skip {r.path}: {r.message}", markup=False, style="red", soft_wrap=True)
     count = {k: sum(r.status == k for r in results) for k in ("ok", "exists", "error")}
     _table(f"synth {prefix}", [("recordings planned", len(jobs)), ("written", count["ok"]),
                                ("already there", count["exists"]), ("failed", count["error"]),
