@@ -1,0 +1,31 @@
+"""`wordstamp replay`: the daemon's pipeline over a file as fast as possible, events printed as published.
+
+The same Pipeline class, options and event serialisation as the daemon with `--input FILE --fast`; only the wall-clock
+fields (`time`, `time_iso`, `latency_ms`) can differ. No sockets.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Callable, Iterator
+
+from daemon.pipeline import Pipeline, PipelineOptions
+from daemon.service import load_recognizer, segmenter_config
+from shared.audio import SAMPLE_RATE, read_audio
+from shared.events import Event
+
+
+def replay_events(path: str | Path, models: list[str], *, reject: bool = False, top_k: int = 3,
+                  source_id: str | None = None, block_ms: int = 20, segmenter: dict | None = None,
+                  on_word: Callable | None = None) -> Iterator[Event]:
+    """Yield the events the daemon would publish for this file (status heartbeats aside)."""
+    audio = read_audio(path)
+    rec = load_recognizer(models)
+    opts = PipelineOptions(source=source_id or socket.gethostname(), device=f"file:{Path(path).name}", top_k=top_k,
+                           reject=reject, realtime=False)
+    pipe = Pipeline(rec, opts, segmenter_config(rec, segmenter or {}), on_word=on_word)
+    block = max(1, SAMPLE_RATE * block_ms // 1000)
+    for i in range(0, audio.size, block):
+        yield from pipe.process(audio[i:i + block])
+    yield from pipe.flush()

@@ -1,0 +1,147 @@
+"""Audio sources that fill a Ring: a microphone (PortAudio callback) or a file (a thread, real-time paced or fast).
+
+The microphone callback only copies into the preallocated ring and notes the time: no allocation, no locks, no
+Python work that could stall the sound card. Resampling to 16 kHz happens later, on the worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from daemon.ring import Ring
+from shared.audio import SAMPLE_RATE, read_audio
+
+
+class SourceError(Exception):
+    """The audio source cannot start; str() is one line."""
+
+
+class Source:
+    """What the worker sees of a source."""
+
+    ring: Ring
+    rate: int  # the ring's sample rate
+    name: str  # the events' `device` field
+    realtime: bool
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()  # a file ended (never set for a microphone)
+        self.error: str | None = None
+        self.device_overflows = 0  # overruns reported by the device
+        self.last_wall = time.time()  # wall time of the newest sample in the ring
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class FileSource(Source):
+    """A file, read at 16 kHz and written into the ring in blocks, at real-time pace or (fast) as space allows."""
+
+    def __init__(self, path: str | Path, *, fast: bool = False, block_ms: int = 20, ring_seconds: float = 10.0) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.audio = read_audio(self.path)  # AudioError (one line) if unusable
+        self.rate = SAMPLE_RATE
+        self.ring = Ring(int(ring_seconds * self.rate))
+        self.block = max(1, self.rate * block_ms // 1000)
+        self.fast = fast
+        self.realtime = not fast
+        self.name = f"file:{self.path.name}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="file-source", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        pos = 0
+        n = self.audio.size
+        while pos < n and not self._stop.is_set():
+            if self.fast:
+                if self.ring.free() < self.block:
+                    time.sleep(0.002)
+                    continue
+            else:
+                due = t0 + (pos + self.block) / self.rate
+                wait = due - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    break
+            chunk = self.audio[pos:pos + self.block]
+            self.ring.write(chunk)
+            self.last_wall = time.time()
+            pos += chunk.size
+        self.finished.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1.0)
+
+
+def resolve_device(device: str | None) -> int | str | None:
+    """A device given as an index ("3") or a name substring ("pulse") -> what sounddevice accepts; None = default."""
+    if device is None or device == "":
+        return None
+    return int(device) if device.strip().isdigit() else device
+
+
+class MicSource(Source):
+    """A microphone through sounddevice's InputStream; 16 kHz if the device takes it, else its own rate."""
+
+    def __init__(self, device: str | None = None, *, block_ms: int = 20, ring_seconds: float = 10.0) -> None:
+        super().__init__()
+        import sounddevice as sd
+
+        self._sd = sd
+        dev = resolve_device(device)
+        try:
+            info = sd.query_devices(dev, "input")
+        except Exception as exc:  # sounddevice raises ValueError / PortAudioError with multi-line text
+            raise SourceError(f"microphone {device or '(default)'}: {str(exc).splitlines()[0]}") from None
+        self.name = str(info["name"])
+        self.realtime = True
+        try:
+            sd.check_input_settings(device=dev, channels=1, samplerate=SAMPLE_RATE, dtype="float32")
+            self.rate = SAMPLE_RATE
+        except Exception:
+            self.rate = int(info["default_samplerate"])
+        self.ring = Ring(int(ring_seconds * self.rate))
+        self._stopping = False
+        try:
+            self.stream = sd.InputStream(device=dev, channels=1, samplerate=self.rate, dtype="float32",
+                                         blocksize=max(1, self.rate * block_ms // 1000), callback=self._callback,
+                                         finished_callback=self._finished)
+        except Exception as exc:
+            raise SourceError(f"microphone {self.name}: cannot open ({str(exc).splitlines()[0]})") from None
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info, status) -> None:
+        # The real-time thread: copy and count, nothing else.
+        if status.input_overflow:
+            self.device_overflows += 1
+        self.ring.write(indata[:, 0])
+        self.last_wall = time.time()
+
+    def _finished(self) -> None:
+        if not self._stopping:
+            self.error = "the audio stream stopped unexpectedly"
+
+    def start(self) -> None:
+        self._stopping = False
+        try:
+            self.stream.start()
+        except Exception as exc:
+            raise SourceError(f"microphone {self.name}: cannot start ({str(exc).splitlines()[0]})") from None
+
+    def stop(self) -> None:
+        self._stopping = True
+        try:
+            self.stream.abort()
+            self.stream.close()
+        except Exception:
+            pass
