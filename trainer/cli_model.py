@@ -1,9 +1,156 @@
-"""Subcommands (filled in by their issue)."""
+"""The model commands: train, export, evaluate, predict, enroll. Heavy imports happen inside each command.
+
+Every expected failure (missing file, bad bundle, unreadable audio, bad dataset) prints one line naming the file
+and exits 1; tracebacks are for bugs only.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, OSError, KeyError)
+
+
+def _fail(exc: BaseException) -> None:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(1)
+
+
+def _run(fn):
+    """Call fn(), turning the project's one-line errors into a clean exit."""
+    from shared.audio import AudioError
+    from shared.bundle import BundleError
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return fn()
+    except (AudioError, BundleError, *EXPECTED_ERRORS) as exc:
+        _fail(exc)
+
+
+def _dataset_path(prefix: str, data: Path) -> Path:
+    """A PREFIX names data/PREFIX.npz; a path to an .npz is taken as is."""
+    p = Path(prefix)
+    return p if p.suffix == ".npz" else data / f"{prefix}.npz"
 
 
 def register(app: typer.Typer) -> None:
     """Add this room's commands to the `wordstamp` app."""
+
+    @app.command()
+    def train(prefixes: List[str] = typer.Argument(..., help="dataset prefixes (data/PREFIX.npz) or .npz paths"),
+              out: Path = typer.Option(None, "--out", help="run folder (default runs/<first prefix>)"),
+              epochs: int = typer.Option(15, help="maximum epochs (early stopping on held-out speakers)"),
+              seed: int = typer.Option(0),
+              arch: str = typer.Option("dscnn", help="dscnn or baseline (the seed's MNIST-style net)"),
+              copies: int = typer.Option(2, help="augmented copies of every training clip"),
+              noise: Optional[Path] = typer.Option(None, "--noise", help="background-noise folder (default ../shared/data/noise)"),
+              data: Path = typer.Option(Path("data"), help="folder of the datasets")) -> None:
+        """Train a CNN on stamp datasets; writes model.keras, run.json, calib.npz and curve.png to the run folder."""
+        from trainer.nets import NetConfig
+        from trainer.train import TrainConfig, train as do_train
+
+        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, net=NetConfig(arch=arch))
+        if noise is not None:
+            if not noise.is_dir():
+                _fail(FileNotFoundError(f"{noise}: no such noise folder"))
+            cfg.noise_dir = str(noise)
+        run = out or Path("runs") / Path(prefixes[0]).stem
+        res = _run(lambda: do_train([_dataset_path(p, data) for p in prefixes], run, cfg))
+        typer.echo(json.dumps({"run": str(run), "threshold": res["threshold"], **res["metrics"]}, indent=1))
+
+    @app.command()
+    def export(run: Path = typer.Argument(..., help="a training run folder"),
+               name: str = typer.Option(..., "--name", help="bundle name"),
+               out: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default models/NAME)")) -> None:
+        """Export a run to an int8 bundle (model.tflite, manifest.json, ATTRIBUTION)."""
+        from trainer.export import export_run
+
+        b = _run(lambda: export_run(run, name, out or Path("models") / name))
+        m = b.manifest.metrics
+        typer.echo(f"{b.path}: {m.get('model_bytes')} bytes, float {m.get('float_accuracy')} / int8 "
+                   f"{m.get('int8_accuracy')} on {m.get('quantisation_n')} {m.get('quantisation_split')} clips, "
+                   f"threshold {b.manifest.threshold}")
+
+    @app.command()
+    def evaluate(bundle: Optional[Path] = typer.Argument(None, help="bundle folder (cnn or head)"),
+                 folder: Optional[Path] = typer.Argument(None, help="folder of <word>/*.wav"),
+                 json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
+                 plot: Optional[Path] = typer.Option(None, "--plot", help="confusion-matrix PNG"),
+                 cross_speaker: Optional[str] = typer.Option(None, "--cross-speaker", metavar="PREFIX",
+                                                             help="leave-one-speaker-out on a dataset (retrains per fold)"),
+                 speakers: Optional[str] = typer.Option(None, help="comma-separated fold speakers for --cross-speaker"),
+                 epochs: int = typer.Option(8, help="epochs per fold for --cross-speaker"),
+                 copies: int = typer.Option(1, help="augmented copies per fold for --cross-speaker"),
+                 data: Path = typer.Option(Path("data"))) -> None:
+        """Accuracy, per-word accuracy, confusion and OOV false accepts through LiteRT; or --cross-speaker folds."""
+        if cross_speaker:
+            from trainer.evaluate import cross_speaker as xs
+            from trainer.train import TrainConfig
+
+            cfg = TrainConfig(epochs=epochs, copies=copies, patience=3)
+            spk = speakers.split(",") if speakers else None
+            res = _run(lambda: xs([_dataset_path(cross_speaker, data)], cfg, spk,
+                                  log=(lambda m: None) if json_out else typer.echo))
+            typer.echo(json.dumps(res, indent=None if json_out else 1))
+            return
+        if bundle is None or folder is None:
+            _fail(ValueError("give BUNDLE and DIR, or --cross-speaker PREFIX"))
+        from trainer.evaluate import confusion_png, evaluate_folder
+
+        rep = _run(lambda: evaluate_folder(bundle, folder))
+        if plot:
+            _run(lambda: confusion_png(rep, plot))
+        if json_out:
+            typer.echo(json.dumps(rep.to_dict()))
+            return
+        typer.echo(f"{rep.bundle} on {folder}: accuracy {rep.accuracy:.1%} (n={rep.n}); "
+                   f"OOV false accepts {rep.oov_false_accept_rate:.1%} (n={rep.oov_n})")
+        for w, pw in sorted(rep.per_word.items()):
+            typer.echo(f"  {w:>12} {pw['accuracy']:.1%}  (n={pw['n']})")
+        for w, po in sorted(rep.oov_per_folder.items()):
+            typer.echo(f"  {w:>12} false accepts {po['false_accepts']}/{po['n']}")
+        for line in rep.unreadable:
+            typer.echo(f"  skipped {line}", err=True)
+
+    @app.command()
+    def predict(bundle: Path = typer.Argument(..., help="bundle folder"),
+                paths: List[Path] = typer.Argument(..., help="audio files or folders"),
+                plot: Optional[Path] = typer.Option(None, "--plot", help="heat-map PNG"),
+                top: int = typer.Option(3, help="alternatives per segment")) -> None:
+        """Segment recordings and print each segment's top words with probabilities."""
+        from trainer.predict import heatmap_png, predict_files
+
+        results, labels = _run(lambda: predict_files(bundle, paths, top_k=top))
+        for r in results:
+            word = r.word if r.word is not None else f"(rejected: {r.label})"
+            alts = ", ".join(f"{w} {p:.2f}" for w, p in r.alternatives)
+            typer.echo(f"{r.file} {r.start_s:6.2f}-{r.end_s:6.2f}s  {word:<24} [{alts}]")
+        if not results:
+            typer.echo("no words found", err=True)
+        if plot:
+            _run(lambda: heatmap_png(results, labels, plot))
+
+    @app.command()
+    def enroll(name: str = typer.Argument(..., help="name of the new head bundle"),
+               folder: Path = typer.Argument(..., help="folder of <word>/*.wav examples (an _unknown_/ folder helps reject)"),
+               base: Path = typer.Option(Path("models/digits"), "--base", help="base cnn bundle"),
+               out: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default beside the base)"),
+               negatives: Optional[Path] = typer.Option(None, help="folder of other words' clips, learnt as _unknown_"),
+               input: str = typer.Option("embedding", help="embedding or probs (what the SVM sees)"),
+               threshold: float = typer.Option(-0.3, help="reject when the best SVM score is below this"),
+               c: float = typer.Option(1.0, "-C", help="SVM regularisation")) -> None:
+        """Learn new words with a linear SVM on the base CNN's embedding; writes a head bundle (head.json)."""
+        from trainer.enroll import enroll_folder
+
+        b = _run(lambda: enroll_folder(name, folder, base, out or base.parent / name, negatives=negatives,
+                                       input=input, threshold=threshold, c=c))
+        typer.echo(f"{b.path}: {', '.join(b.manifest.words)} on {b.manifest.base['name']} ({b.manifest.base['hash']}); "
+                   f"training accuracy {b.manifest.metrics.get('train_accuracy')}")

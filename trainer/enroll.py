@@ -55,3 +55,149 @@ def write_head_bundle(out: str | os.PathLike, name: str, base: Bundle, head: Hea
     if attribution:
         files["ATTRIBUTION"] = attribution.encode()
     return write_bundle(out, m, files)
+
+
+@dataclass
+class Embedded:
+    """Clips of a folder run through the base CNN (LiteRT): embeddings, probabilities, labels, speakers, files."""
+
+    emb: np.ndarray
+    probs: np.ndarray
+    words: np.ndarray
+    speakers: np.ndarray
+    files: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def take(self, idx: np.ndarray) -> "Embedded":
+        return Embedded(self.emb[idx], self.probs[idx], self.words[idx], self.speakers[idx],
+                        [self.files[i] for i in idx])
+
+    def features(self, kind: str) -> np.ndarray:
+        return self.emb if kind == "embedding" else self.probs
+
+
+def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None) -> Embedded:
+    """Every `folder/<word>/*.wav` -> the base CNN's embedding and probabilities (via the serving path)."""
+    from pathlib import Path
+
+    from shared.audio import AudioError, read_audio
+    from shared.features import Frontend
+    from shared.runtime import CnnModel
+    from shared.segment import clip_stamp
+    from trainer.dataset import find_clips, speaker_of
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of <word>/ clip folders")
+    clips = find_clips(folder)
+    if not clips:
+        raise FileNotFoundError(f"{folder}: holds no <word>/*.wav clips")
+    cnn = CnnModel(base)
+    fe, seg = Frontend(base.frontend_config), base.segmenter_config
+    stamps, words, spk, files, bad = [], [], [], [], []
+    for w, p in clips:
+        try:
+            stamps.append(clip_stamp(read_audio(p), fe, seg))
+        except AudioError as exc:
+            bad.append(str(exc))
+            continue
+        words.append((label_map or {}).get(w, w))
+        spk.append(speaker_of(p))
+        files.append(str(p))
+    if not stamps:
+        raise ValueError(f"{folder}: none of its clips could be read")
+    embs, probs = [], []
+    x = np.stack(stamps)
+    for a in range(0, len(x), 128):
+        e, pr = cnn.infer(x[a:a + 128])
+        embs.append(e)
+        probs.append(pr)
+    return Embedded(np.concatenate(embs), np.concatenate(probs), np.array(words), np.array(spk), files, bad)
+
+
+def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 1.0, input: str = "embedding", threshold: float = -0.3,
+             temperature: float = 3.0, seed: int = 0) -> HeadParams:
+    """A one-vs-rest linear SVM on standardised features (scikit-learn), exported as plain numbers."""
+    from sklearn.svm import LinearSVC
+
+    classes = sorted(set(words.tolist()), key=lambda w: (w.startswith("_"), w))
+    if len(classes) < 2:
+        raise ValueError("enrolling needs at least two classes (add another word or an _unknown_ folder)")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale < 1e-6, 1.0, scale)
+    z = (x - mean) / scale
+    y = np.array([classes.index(w) for w in words])
+    svm = LinearSVC(C=c, class_weight="balanced", random_state=seed, max_iter=5000)
+    svm.fit(z, y)
+    coef, intercept = svm.coef_, svm.intercept_
+    if len(classes) == 2:  # sklearn keeps one hyperplane for two classes; make it one-vs-rest explicit
+        coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
+    return HeadParams(classes=classes, mean=mean, scale=scale, coef=coef, intercept=intercept, threshold=threshold,
+                      temperature=temperature, input=input)
+
+
+def head_predict(head: HeadParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class index, its raw score) as the runtime computes them."""
+    s = ((x - head.mean) / head.scale) @ head.coef.T + head.intercept
+    k = s.argmax(1)
+    return k, s[np.arange(len(k)), k]
+
+
+def head_accuracy(head: HeadParams, x: np.ndarray, words: np.ndarray) -> float:
+    """Accuracy with rejection: a special label or a score below threshold is 'rejected'; OOV clips must be rejected."""
+    from shared.bundle import SPECIAL_LABELS
+
+    k, score = head_predict(head, x)
+    got = np.array([head.classes[i] if (score[j] >= head.threshold and head.classes[i] not in SPECIAL_LABELS)
+                    else None for j, i in enumerate(k)], dtype=object)
+    want = np.array([w if w not in SPECIAL_LABELS else None for w in words], dtype=object)
+    return float(np.mean(got == want))
+
+
+def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), repeats: int = 5, seed: int = 0,
+                inputs=("embedding", "probs"), negatives: Embedded | None = None) -> dict:
+    """Accuracy on held-out speakers vs enrolment shots a word (mean over `repeats` random draws), per input kind."""
+    test = np.array([s in test_speakers for s in data.speakers])
+    pool, held = data.take(np.flatnonzero(~test)), data.take(np.flatnonzero(test))
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    for kind in inputs:
+        out[kind] = {}
+        for k in shots:
+            accs = []
+            for _ in range(repeats):
+                idx = np.concatenate([rng.choice(np.flatnonzero(pool.words == w), size=min(k, int(np.sum(pool.words == w))),
+                                                 replace=False) for w in sorted(set(pool.words.tolist()))])
+                x, y = pool.features(kind)[idx], pool.words[idx]
+                if negatives is not None:
+                    x, y = np.concatenate([x, negatives.features(kind)]), np.concatenate([y, negatives.words])
+                head = fit_head(x, y, input=kind)
+                accs.append(head_accuracy(head, held.features(kind), held.words))
+            out[kind][str(k)] = round(float(np.mean(accs)), 4)
+    out["test_n"] = int(test.sum())
+    return out
+
+
+def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: str = "embedding",
+                  threshold: float = -0.3, c: float = 1.0, metrics: dict | None = None) -> Bundle:
+    """Embed `folder` (and `negatives` as _unknown_) with the base bundle, fit the head, write the head bundle."""
+    from shared.bundle import UNKNOWN, load_bundle
+
+    if input not in ("embedding", "probs"):
+        raise ValueError(f"--input must be 'embedding' or 'probs', not {input!r}")
+    base = load_bundle(base_path)
+    if base.manifest.kind != "cnn":
+        raise ValueError(f"{base.path}: the base must be a cnn bundle, not a {base.manifest.kind}")
+    data = embed_folder(base, folder)
+    x, y = data.features(input), data.words
+    if negatives is not None:
+        neg = embed_folder(base, negatives)
+        x, y = np.concatenate([x, neg.features(input)]), np.concatenate([y, np.full(len(neg.words), UNKNOWN)])
+    head = fit_head(x, y, c=c, input=input, threshold=threshold)
+    m = {"train_accuracy": round(head_accuracy(head, x, y), 4), **(metrics or {})}
+    counts = {w: int(np.sum(y == w)) for w in head.classes}
+    training = {"folder": str(folder), "negatives": str(negatives) if negatives else None, "per_word": counts,
+                "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input}}
+    return write_head_bundle(out, name, base, head, training=training, metrics=m,
+                             description=f"linear SVM on {base.name}'s {input}")

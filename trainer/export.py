@@ -147,3 +147,39 @@ def export_model(model: Any, out: str | os.PathLike, spec: ExportSpec, represent
     """Keras model -> int8 bundle at `out`."""
     emb_dim = int(model.outputs[0].shape[-1])
     return write_cnn_bundle(out, convert_int8(model, representative), spec, emb_dim)
+
+
+def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, description: str = "",
+               attribution: str = DEFAULT_ATTRIBUTION, extra_metrics: dict | None = None) -> Bundle:
+    """A training run folder -> an int8 bundle; measures float vs int8 accuracy on the run's test (or val) split."""
+    import keras
+
+    run = Path(run)
+    if not (run / "run.json").is_file() or not (run / "model.keras").is_file():
+        raise FileNotFoundError(f"{run}: not a training run (no run.json / model.keras; run `wordstamp train`)")
+    info = json.loads((run / "run.json").read_text())
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    cal = np.load(run / "calib.npz", allow_pickle=False)
+    tflite = convert_int8(model, cal["representative"])
+    xs, ys = (cal["test_stamps"], cal["test_labels"]) if cal["test_labels"].size else (cal["val_stamps"], cal["val_labels"])
+    metrics = dict(info.get("metrics", {}))
+    if ys.size:
+        emb_dim = int(model.outputs[0].shape[-1])
+        idx = output_indices(tflite, emb_dim, len(info["words"]))
+        f_acc = float(np.mean(model.predict(xs, batch_size=256, verbose=0)[1].argmax(1) == ys))
+        q_acc = float(np.mean(tflite_predict(tflite, xs, idx["probs"]).argmax(1) == ys))
+        split = "test" if cal["test_labels"].size else "val"
+        metrics.update({"float_accuracy": round(f_acc, 4), "int8_accuracy": round(q_acc, 4),
+                        "int8_minus_float_points": round(100 * (q_acc - f_acc), 2), "quantisation_split": split,
+                        "quantisation_n": int(ys.size)})
+    metrics["model_bytes"] = len(tflite)
+    metrics["params"] = info.get("params")
+    metrics.update(extra_metrics or {})
+    training = {"run": str(run), "datasets": info.get("datasets"), "data": info.get("data"),
+                "config": info.get("config"), "seconds": info.get("seconds"),
+                "epochs_run": len(info.get("history", {}).get("loss", []))}
+    spec = ExportSpec(name=name, vocabulary=info["words"], threshold=float(info["threshold"]),
+                      frontend=FrontendConfig.from_dict(info["frontend"]),
+                      segmenter=SegmenterConfig.from_dict(info["segmenter"]), training=training, metrics=metrics,
+                      description=description, attribution=attribution)
+    return write_cnn_bundle(out, tflite, spec, int(model.outputs[0].shape[-1]))

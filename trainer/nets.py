@@ -60,7 +60,7 @@ def _dscnn(input_shape, n_classes, cfg):
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     for i in range(cfg.blocks):
-        stride = (2, 2) if i == 1 else (1, 1)
+        stride = (2, 2) if i == 0 else (1, 1)
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)

@@ -1,0 +1,151 @@
+"""Waveform and spectrogram augmentation, through the serving path (segment -> stamp) so training sees what serving sees.
+
+Per clip: speed perturbation (resampling), gain, a random low-pass at 4 kHz or lower (FSDD is 8 kHz audio: mixing
+bandwidths keeps bandwidth from being a cue), background noise at a random SNR, a time shift of the stamp, then a
+mel-axis warp (a cheap pitch / vocal-tract perturbation). SpecAugment masks are applied per epoch on the stamps.
+Augmented copies are precomputed with a process pool (fork), since segmenting in Python is too slow for tf.data.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import butter, sosfilt
+
+from shared.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, read_audio, resample
+from shared.features import Frontend, FrontendConfig
+from shared.segment import SegmenterConfig, clip_stamp
+
+DEFAULT_NOISE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "noise"
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of every perturbation; probabilities say how often each is applied."""
+
+    speed: tuple[float, float] = (0.85, 1.15)
+    gain_db: tuple[float, float] = (-20.0, 6.0)
+    lowpass_p: float = 0.5
+    lowpass_hz: tuple[float, float] = (2500.0, 4000.0)
+    noise_p: float = 0.8
+    snr_db: tuple[float, float] = (0.0, 20.0)
+    shift_frames: int = 8
+    warp: tuple[float, float] = (0.9, 1.1)  # mel-axis stretch factor
+    time_masks: int = 2
+    time_mask_max: int = 10
+    freq_masks: int = 2
+    freq_mask_max: int = 6
+
+
+def load_noises(folder: Path | None, part: tuple[float, float] = (0.0, 0.7)) -> list[np.ndarray]:
+    """The background recordings of `folder` (16 kHz float32), only the `part` of each (the rest is for testing)."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    out = []
+    for f in sorted(Path(folder).iterdir()):
+        if f.suffix.lower() in AUDIO_SUFFIXES:
+            try:
+                x = read_audio(f)
+            except AudioError:
+                continue
+            out.append(x[int(part[0] * x.size):int(part[1] * x.size)])
+    return [x for x in out if x.size > SAMPLE_RATE]
+
+
+def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarray], cfg: AugmentConfig) -> np.ndarray:
+    """One random waveform perturbation of a word clip (16 kHz float32)."""
+    speed = rng.uniform(*cfg.speed)
+    if abs(speed - 1.0) > 0.01:
+        x = resample(x, int(round(SAMPLE_RATE * speed)), SAMPLE_RATE)
+    if rng.random() < cfg.lowpass_p:
+        sos = butter(6, rng.uniform(*cfg.lowpass_hz), btype="low", fs=SAMPLE_RATE, output="sos")
+        x = sosfilt(sos, x).astype(np.float32)
+    pad = int(rng.integers(0, SAMPLE_RATE // 4))
+    x = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(int(rng.integers(0, SAMPLE_RATE // 4)), np.float32)])
+    if noises and rng.random() < cfg.noise_p:
+        n = noises[int(rng.integers(len(noises)))]
+        s = int(rng.integers(0, n.size - x.size)) if n.size > x.size else 0
+        seg = np.resize(n[s:s + x.size], x.size)
+        p_sig = float(np.mean(x**2)) + 1e-10
+        p_noise = float(np.mean(seg**2)) + 1e-10
+        snr = rng.uniform(*cfg.snr_db)
+        x = x + seg * np.float32(np.sqrt(p_sig / (p_noise * 10 ** (snr / 10))))
+    x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def mel_warp(stamp: np.ndarray, factor: float) -> np.ndarray:
+    """Stretch the mel axis by `factor` (>1 moves energy up), clamping at the edges."""
+    m = stamp.shape[1]
+    src = np.clip(np.arange(m) / factor, 0, m - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, m - 1)
+    w = (src - lo).astype(np.float32)
+    return stamp[:, lo] * (1 - w) + stamp[:, hi] * w
+
+
+def augment_stamp(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarray], cfg: AugmentConfig,
+                  frontend: Frontend, seg_cfg: SegmenterConfig) -> np.ndarray:
+    """A word clip -> one augmented stamp, via the shared segment-then-stamp path."""
+    y = perturb_audio(x, rng, noises, cfg)
+    shift = int(rng.integers(-cfg.shift_frames, cfg.shift_frames + 1))
+    stamp = clip_stamp(y, frontend, seg_cfg, shift=shift)
+    return mel_warp(stamp, float(rng.uniform(*cfg.warp)))
+
+
+def spec_augment(stamps: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Time and frequency masks (filled with each stamp's minimum, the stamp's own background) on a copy."""
+    out = stamps.copy()
+    n, t, f = out.shape
+    fill = out.reshape(n, -1).min(axis=1)
+    for _ in range(cfg.time_masks):
+        w = rng.integers(0, cfg.time_mask_max + 1, n)
+        s = rng.integers(0, t, n)
+        mask = (np.arange(t)[None] >= s[:, None]) & (np.arange(t)[None] < (s + w)[:, None])
+        out = np.where(mask[:, :, None], fill[:, None, None], out)
+    for _ in range(cfg.freq_masks):
+        w = rng.integers(0, cfg.freq_mask_max + 1, n)
+        s = rng.integers(0, f, n)
+        mask = (np.arange(f)[None] >= s[:, None]) & (np.arange(f)[None] < (s + w)[:, None])
+        out = np.where(mask[:, None, :], fill[:, None, None], out)
+    return out.astype(np.float32)
+
+
+_JOB: dict = {}  # inherited by forked workers: the clips, noises and configs
+
+
+def _work(args: tuple[list[int], int]) -> np.ndarray:
+    idx, seed = args
+    rng = np.random.default_rng(seed)
+    j = _JOB
+    fe = Frontend(j["fcfg"])
+    return np.stack([augment_stamp(j["clips"][i], rng, j["noises"], j["cfg"], fe, j["seg"]) for i in idx])
+
+
+def augment_many(clips: list[np.ndarray], copies: int, cfg: AugmentConfig, noises: list[np.ndarray], *, seed: int,
+                 fcfg: FrontendConfig, seg_cfg: SegmenterConfig, workers: int = 2,
+                 progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """`copies` augmented stamps of every clip -> (stamps (N*copies, T, M) float32, source index of each)."""
+    order = np.tile(np.arange(len(clips)), copies)
+    chunks = [order[a:a + 256].tolist() for a in range(0, order.size, 256)]
+    _JOB.update(clips=clips, noises=noises, cfg=cfg, fcfg=fcfg, seg=seg_cfg)
+    args = [(c, seed * 100_003 + k) for k, c in enumerate(chunks)]
+    out = []
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for r in pool.imap(_work, args):
+                out.append(r)
+                if progress:
+                    progress(len(r))
+    else:
+        for a in args:
+            out.append(_work(a))
+            if progress:
+                progress(len(out[-1]))
+    _JOB.clear()
+    if not out:
+        return np.zeros((0, *fcfg.stamp_shape), np.float32), order
+    return np.concatenate(out).astype(np.float32), order

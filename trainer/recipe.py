@@ -1,0 +1,205 @@
+"""The shipped models' data recipe: clip folders `<root>/<prefix>/<word>/<speaker>_<...>.wav` from ../shared/data and TTS.
+
+Files are symlinked (never copied) and renamed so the project's speaker convention (first `_` field) holds: FSDD's
+`{digit}_{speaker}_{i}` becomes `{speaker}_{digit}_{i}`. TTS voices held out for the daemon's fixtures (festival
+ked_diphone, flite rms, espeak-ng en-gb-scotland) are never used here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.audio import atomic_write_bytes, read_audio
+
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+ANIMALS = ["cat", "dog", "bird", "fox"]
+SC_UNKNOWN_TRAIN = ["bed", "down", "go", "happy", "house", "left", "no", "off", "on", "right", "stop", "up", "yes"]
+SC_UNKNOWN_HELDOUT = ["tree", "wow", "sheila", "marvin"]  # never trained on: the OOV test
+TTS_UNKNOWN = ["hello", "ten", "eleven", "twelve", "twenty", "hundred", "free", "tea", "won", "hive", "sticks",
+               "heaven", "fine", "night", "wait", "water", "table", "purple", "banana", "morning", "again", "open",
+               "light", "music", "seventy", "nineteen", "thirteen", "forty", "house", "yes", "no", "stop", "go",
+               "left", "right", "up", "down", "on", "off", "bed", "happy", "the", "and", "what", "okay", "please"]
+ESPEAK_VOICES = ["en-us", "en-gb", "en-029", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
+FLITE_VOICES = ["kal", "awb", "slt", "kal16"]
+FESTIVAL_VOICES = ["kal_diphone", "cmu_us_slt_arctic_hts"]
+HELD_OUT_VOICES = {"festival": ["ked_diphone"], "flite": ["rms"], "espeak-ng": ["en-gb-scotland"]}
+
+
+@dataclass(frozen=True)
+class TtsJob:
+    """One utterance to synthesise: engine, voice, rate/pitch settings, text, output file."""
+
+    engine: str
+    voice: str
+    speed: float  # 1.0 = the voice's normal rate
+    pitch: int  # espeak-ng 0-99; ignored by the others
+    text: str
+    out: Path
+
+
+def espeak_variants() -> list[str]:
+    """The installed espeak-ng variant names (`--voices=variant`)."""
+    try:
+        res = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return sorted({line.split()[4].split("/")[-1] for line in res.stdout.splitlines()[1:] if len(line.split()) > 4})
+
+
+def _run_tts(job: TtsJob) -> str | None:
+    """Synthesise one job; returns an error line or None."""
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.out.with_suffix(".tmp.wav")
+    try:
+        if job.engine == "espeak-ng":
+            cmd = ["espeak-ng", "-v", job.voice, "-s", str(int(160 * job.speed)), "-p", str(job.pitch), "-w", str(tmp),
+                   job.text]
+            subprocess.run(cmd, capture_output=True, check=True, timeout=30)
+        elif job.engine == "flite":
+            cmd = ["flite", "-voice", job.voice, "--setf", f"duration_stretch={1 / job.speed:.2f}", "-t", job.text,
+                   "-o", str(tmp)]
+            subprocess.run(cmd, capture_output=True, check=True, timeout=30)
+        elif job.engine == "festival":
+            cmd = ["text2wave", "-eval", f"(voice_{job.voice})", "-eval",
+                   f"(Parameter.set 'Duration_Stretch {1 / job.speed:.2f})", "-o", str(tmp)]
+            subprocess.run(cmd, input=job.text.encode(), capture_output=True, check=True, timeout=60)
+        else:
+            return f"{job.out}: unknown TTS engine {job.engine}"
+        os.replace(tmp, job.out)
+    except (OSError, subprocess.SubprocessError) as exc:
+        tmp.unlink(missing_ok=True)
+        return f"{job.out}: {job.engine} {job.voice} failed ({type(exc).__name__})"
+    return None
+
+
+def tts_jobs(words: list[str], root: Path, *, n_espeak: int, seed: int, label: str | None = None,
+             flite_speeds: tuple[float, ...] = (0.85, 1.0, 1.2), festival_speeds: tuple[float, ...] = (1.0,),
+             exclude_variants: tuple[str, ...] = ()) -> list[TtsJob]:
+    """Jobs for `words` into root/<word or label>/: n_espeak random espeak-ng voice+variant speakers, each saying every
+    word at its own speed and pitch, plus every flite and festival training voice at a few speeds."""
+    rng = np.random.default_rng(seed)
+    variants = [v for v in espeak_variants() if v not in exclude_variants] or ["m3"]
+    pairs = [(v, var) for v in ESPEAK_VOICES for var in variants]
+    pick = rng.choice(len(pairs), size=min(n_espeak, len(pairs)), replace=False)
+    jobs = []
+    for k in pick:
+        voice, var = pairs[int(k)]
+        spk = f"tts-espeak-{voice}-{var}".replace("_", "-")
+        for w in words:
+            speed, pitch = float(rng.uniform(0.75, 1.3)), int(rng.integers(20, 80))
+            jobs.append(TtsJob("espeak-ng", f"{voice}+{var}", speed, pitch, w,
+                               root / (label or w) / f"{spk}_{w}_0.wav"))
+    for v in FLITE_VOICES:
+        for i, s in enumerate(flite_speeds):
+            jobs += [TtsJob("flite", v, s, 0, w, root / (label or w) / f"tts-flite-{v}_{w}_{i}.wav") for w in words]
+    for v in FESTIVAL_VOICES:
+        for i, s in enumerate(festival_speeds):
+            spk = f"tts-festival-{v}".replace("_", "-")
+            jobs += [TtsJob("festival", v, s, 0, w, root / (label or w) / f"{spk}_{w}_{i}.wav") for w in words]
+    return jobs
+
+
+def run_tts(jobs: list[TtsJob], workers: int = 4) -> list[str]:
+    """Run the jobs that have no output yet (re-runs are cheap); returns error lines."""
+    todo = [j for j in jobs if not j.out.exists()]
+    with ThreadPoolExecutor(workers) as pool:
+        return [e for e in pool.map(_run_tts, todo) if e]
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():
+        os.symlink(os.path.abspath(src), dst)
+
+
+def link_fsdd(fsdd: Path, root: Path, speakers: list[str] | None = None) -> int:
+    """FSDD `{digit}_{speaker}_{i}.wav` -> root/<digit word>/{speaker}_{digit}_{i}.wav."""
+    n = 0
+    for f in sorted(fsdd.glob("*.wav")):
+        d, spk, i = f.stem.split("_")
+        if speakers is None or spk in speakers:
+            _link(f, root / DIGITS[int(d)] / f"{spk}_{d}_{i}.wav")
+            n += 1
+    return n
+
+
+def link_sc(sc: Path, root: Path, words: list[str], label: str | None = None, max_per_word: int = 10_000,
+            seed: int = 0) -> int:
+    """Speech Commands `<word>/HASH_nohash_N.wav` -> root/<word or label>/HASH_<word>_N.wav (at most max_per_word)."""
+    rng = np.random.default_rng(seed)
+    n = 0
+    for w in words:
+        files = sorted((sc / w).glob("*.wav"))
+        if len(files) > max_per_word:
+            files = [files[i] for i in sorted(rng.choice(len(files), max_per_word, replace=False))]
+        for f in files:
+            h, _, i = f.stem.split("_")
+            _link(f, root / (label or w) / f"{h}_{w}_{i}.wav")
+            n += 1
+    return n
+
+
+def sc_speakers(sc: Path, words: list[str]) -> list[str]:
+    """The Speech Commands speakers (hashes) who said any of `words`."""
+    return sorted({f.name.split("_")[0] for w in words for f in (sc / w).glob("*.wav")})
+
+
+def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed: int, prefix: str = "noise") -> int:
+    """n one-second chunks at random gains from the `part` (fractions) of each noise file -> out/*.wav (16 kHz)."""
+    import soundfile as sf
+    import io
+
+    rng = np.random.default_rng(seed)
+    files = sorted(noise.glob("*.wav"))
+    if not files:
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    sigs = [read_audio(f) for f in files]
+    for k in range(n):
+        j = k % len(files)
+        x = sigs[j]
+        a, b = int(part[0] * x.size), int(part[1] * x.size) - 16000
+        s = int(rng.integers(a, max(a + 1, b)))
+        chunk = x[s:s + 16000] * np.float32(10 ** rng.uniform(-2.5, 0.3))
+        if k % 10 == 9:
+            chunk = chunk * np.float32(1e-3)  # near digital silence
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(chunk, -1, 1), 16000, format="WAV", subtype="PCM_16")
+        name = files[j].stem.replace("_", "-")
+        atomic_write_bytes(out / f"{prefix}-{name}_{k}_0.wav", buf.getvalue())
+    return n
+
+
+def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
+                   n_espeak: int = 150) -> dict:
+    """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
+
+    root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
+    and other words + noise chunks (_silence_, from the first 70 % of each noise file).
+    root/sc-test: the digits of SC speakers kept out of training; root/oov: words never trained on + the last 25 % of
+    each noise file (as _silence_).
+    """
+    sc, digits = shared / "speech-commands", root / "digits"
+    link_fsdd(shared / "fsdd", digits)
+    link_sc(sc, digits, DIGITS)
+    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=30, seed=seed)
+    spk = sc_speakers(sc, DIGITS)
+    rng = np.random.default_rng(seed)
+    test = sorted(rng.choice(spk, size=max(1, round(test_fraction * len(spk))), replace=False).tolist())
+    jobs = tts_jobs(DIGITS, digits, n_espeak=n_espeak, seed=seed)
+    jobs += tts_jobs(TTS_UNKNOWN, digits, n_espeak=max(10, n_espeak // 6), seed=seed + 1, label="_unknown_",
+                     flite_speeds=(1.0,))
+    errors = run_tts(jobs)
+    noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
+    for f in sorted(digits.glob("*/*.wav")):  # held-out SC speakers' digits also make the sc-test folder
+        if f.name.split("_")[0] in test and f.parent.name in DIGITS:
+            _link(f.resolve(), root / "sc-test" / f.parent.name / f.name)
+    link_sc(sc, root / "oov", SC_UNKNOWN_HELDOUT + ["cat", "dog", "bird"], max_per_word=30, seed=seed)
+    noise_chunks(shared / "noise", root / "oov" / "_silence_", 120, (0.75, 1.0), seed + 7, prefix="noisetest")
+    return {"test_speakers": test, "tts_errors": errors}

@@ -1,0 +1,277 @@
+"""Train a CNN on stamp datasets: augmented copies, SpecAugment each epoch, early stopping on held-out speakers.
+
+A run folder holds everything export and evaluation need: model.keras, run.json (configs, vocabulary, history,
+metrics, threshold), calib.npz (representative stamps for int8 calibration and the test split for float-vs-int8),
+and curve.png. Validation speakers are disjoint from training speakers; the dataset's test speakers are never seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from shared.audio import atomic_write_bytes
+from shared.bundle import SILENCE, UNKNOWN
+from trainer.augment import DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, spec_augment
+from trainer.dataset import Dataset, choose_test_speakers, load_dataset
+from trainer.nets import NetConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a run (saved in run.json, so a run can be repeated)."""
+
+    epochs: int = 30
+    batch: int = 64
+    lr: float = 3e-3
+    seed: int = 0
+    copies: int = 3  # augmented copies of every training clip (plus the clean one)
+    val_fraction: float = 0.15  # of the training speakers
+    patience: int = 6
+    label_smoothing: float = 0.05
+    workers: int = 2
+    noise_dir: str | None = str(DEFAULT_NOISE_DIR)
+    net: NetConfig = field(default_factory=NetConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    max_oov_false_accept: float = 0.01  # threshold calibration target on validation OOV clips
+
+
+@dataclass
+class Pooled:
+    """Several datasets merged by word name."""
+
+    stamps: np.ndarray
+    labels: np.ndarray
+    words: list[str]
+    speakers: np.ndarray
+    split: np.ndarray
+    clips: list[np.ndarray]
+    frontend: object
+    segmenter: object
+
+
+def pool_datasets(datasets: list[Dataset]) -> Pooled:
+    """Merge datasets (same frontend) into one vocabulary: words sorted, _unknown_/_silence_ last."""
+    fronts = {d.frontend.hash for d in datasets}
+    if len(fronts) != 1:
+        raise ValueError("the datasets were built with different frontends; rebuild them with one")
+    plain = sorted({w for d in datasets for w in d.words if w not in (UNKNOWN, SILENCE)})
+    words = plain + [s for s in (UNKNOWN, SILENCE) if any(s in d.words for d in datasets)]
+    idx = {w: i for i, w in enumerate(words)}
+    labels = np.concatenate([np.array([idx[d.words[int(k)]] for k in d.labels], np.int32) for d in datasets])
+    clips = [d.clip_audio(i) for d in datasets for i in range(len(d))]
+    return Pooled(np.concatenate([d.stamps for d in datasets]), labels, words,
+                  np.concatenate([d.speakers.astype(str) for d in datasets]),
+                  np.concatenate([d.split.astype(str) for d in datasets]), clips, datasets[0].frontend,
+                  datasets[0].segmenter)
+
+
+def calibrate_threshold(probs: np.ndarray, labels: np.ndarray, words: list[str], max_fa: float) -> tuple[float, dict]:
+    """The lowest threshold in [0.3, 0.95] whose false-accept rate on held-out OOV clips is at most `max_fa`."""
+    special = np.array([w in (UNKNOWN, SILENCE) for w in words])
+    oov = special[labels]
+    top = probs.argmax(1)
+    conf = probs.max(1)
+    best = 0.95
+    for t in np.arange(0.3, 0.951, 0.01):
+        fa = float(np.mean(~special[top[oov]] & (conf[oov] >= t))) if oov.any() else 0.0
+        if fa <= max_fa:
+            best = float(round(t, 2))
+            break
+    acc = _accept_accuracy(probs, labels, special, best)
+    fa = float(np.mean(~special[top[oov]] & (conf[oov] >= best))) if oov.any() else 0.0
+    return best, {"val_in_vocab_accuracy": acc, "val_oov_false_accept": fa, "val_oov_n": int(oov.sum())}
+
+
+def _accept_accuracy(probs, labels, special, threshold) -> float:
+    """Accuracy on in-vocabulary clips when a rejected clip counts as wrong."""
+    inv = ~special[labels]
+    if not inv.any():
+        return 0.0
+    top, conf = probs.argmax(1), probs.max(1)
+    return float(np.mean((top[inv] == labels[inv]) & (conf[inv] >= threshold)))
+
+
+def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
+          log: Callable[[str], None] = print) -> dict:
+    """Train on the npz datasets `prefixes`; write the run folder `out`; return run.json's content."""
+    cfg = cfg or TrainConfig()
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = pool_datasets([load_dataset(Path(p)) for p in prefixes])
+    rng = np.random.default_rng(cfg.seed)
+    train_pool = np.flatnonzero(data.split == "train")
+    test_idx = np.flatnonzero(data.split == "test")
+    model, history, tr_idx, val_idx, val_spk = _train_core(data, train_pool, cfg, rng, log, t0)
+    val_probs = model.predict(data.stamps[val_idx], batch_size=256, verbose=0)[1]
+    threshold, cal = calibrate_threshold(val_probs, data.labels[val_idx], data.words, cfg.max_oov_false_accept)
+    metrics = {"val_accuracy": float(np.mean(val_probs.argmax(1) == data.labels[val_idx])), **cal}
+    if test_idx.size:
+        tp = model.predict(data.stamps[test_idx], batch_size=256, verbose=0)[1]
+        metrics["test_float_accuracy"] = float(np.mean(tp.argmax(1) == data.labels[test_idx]))
+        metrics["test_n"] = int(test_idx.size)
+    model.save(out / "model.keras")
+    calib = rng.choice(tr_idx, size=min(400, tr_idx.size), replace=False)
+    _save_npz(out / "calib.npz", representative=data.stamps[calib], test_stamps=data.stamps[test_idx],
+              test_labels=data.labels[test_idx], val_stamps=data.stamps[val_idx], val_labels=data.labels[val_idx])
+    run = {
+        "words": data.words, "threshold": threshold, "metrics": metrics, "history": history,
+        "config": _cfg_dict(cfg), "datasets": [str(p) for p in prefixes], "frontend": data.frontend.to_dict(),
+        "segmenter": data.segmenter.to_dict(), "params": int(model.count_params()),
+        "embedding_dim": int(cfg.net.embedding_dim), "seconds": round(time.time() - t0, 1),
+        "data": {"clips": int(len(data.labels)), "train_clips": int(tr_idx.size), "val_clips": int(val_idx.size),
+                 "test_clips": int(test_idx.size), "speakers": int(len(set(data.speakers.tolist()))),
+                 "per_word": {w: int(np.sum(data.labels == i)) for i, w in enumerate(data.words)},
+                 "val_speakers": sorted(val_spk), "test_speakers": sorted(set(data.speakers[test_idx].tolist()))},
+    }
+    atomic_write_bytes(out / "run.json", (json.dumps(run, indent=1) + "\n").encode())
+    try:
+        from trainer.plots import training_curve  # noqa: F401  (another room's; ours below if absent)
+    except ImportError:
+        pass
+    _curve_png(history, out / "curve.png")
+    log(f"done in {time.time() - t0:.0f} s: val acc {metrics['val_accuracy']:.3f}, threshold {threshold}")
+    return run
+
+
+def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log, t0: float):
+    """Split `train_pool` by speaker into train/validation, augment, fit; (model, history, train, val, val speakers)."""
+    val_spk = set(choose_test_speakers(data.speakers[train_pool].tolist(), cfg.val_fraction, cfg.seed + 1))
+    is_val = np.array([s in val_spk for s in data.speakers[train_pool]])
+    tr_idx, val_idx = train_pool[~is_val], train_pool[is_val]
+    if tr_idx.size == 0 or val_idx.size == 0:
+        raise ValueError("need at least two training speakers (one for validation)")
+    log(f"{len(data.words)} classes, {tr_idx.size} train / {val_idx.size} val ({len(val_spk)} speakers) clips")
+    noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
+    aug_x, src = _augment(data, tr_idx, cfg, noises)
+    x_tr = np.concatenate([data.stamps[tr_idx], aug_x])
+    y_tr = np.concatenate([data.labels[tr_idx], data.labels[tr_idx][src]])
+    log(f"augmented to {x_tr.shape[0]} stamps in {time.time() - t0:.0f} s")
+    model, history = _fit(x_tr, y_tr, data.stamps[val_idx], data.labels[val_idx], len(data.words), cfg, rng, log)
+    return model, history, tr_idx, val_idx, val_spk
+
+
+def train_fold(data: Pooled, train_mask: np.ndarray, test_mask: np.ndarray, cfg: TrainConfig, out: Path,
+               log: Callable[[str], None] = print) -> float:
+    """One cross-validation fold: train on `train_mask` clips, return float accuracy on `test_mask` clips."""
+    rng = np.random.default_rng(cfg.seed)
+    model, *_ = _train_core(data, np.flatnonzero(train_mask), cfg, rng, log, time.time())
+    probs = model.predict(data.stamps[test_mask], batch_size=256, verbose=0)[1]
+    return float(np.mean(probs.argmax(1) == data.labels[test_mask]))
+
+
+def _cfg_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _augment(data: Pooled, idx: np.ndarray, cfg: TrainConfig, noises: list[np.ndarray]):
+    """Precompute the augmented copies (before TensorFlow is imported: the pool forks)."""
+    if cfg.copies <= 0:
+        return np.zeros((0, *data.stamps.shape[1:]), np.float32), np.zeros(0, int)
+    from rich.progress import Progress
+
+    clips = [data.clips[i] for i in idx]
+    with Progress(transient=True) as bar:
+        task = bar.add_task("augmenting", total=len(clips) * cfg.copies)
+        return augment_many(clips, cfg.copies, cfg.augment, noises, seed=cfg.seed, fcfg=data.frontend,
+                            seg_cfg=data.segmenter, workers=cfg.workers,
+                            progress=lambda n: bar.advance(task, n))
+
+
+def _fit(x_tr, y_tr, x_val, y_val, n_classes, cfg: TrainConfig, rng, log):
+    """Keras training with fresh SpecAugment masks every epoch and early stopping on validation accuracy."""
+    import keras
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from trainer.nets import build_net
+
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_net(x_tr.shape[1:], n_classes, cfg.net)
+    counts = np.bincount(y_tr, minlength=n_classes).astype(np.float64)
+    weights = counts.sum() / (n_classes * np.maximum(counts, 1))
+    steps = int(np.ceil(x_tr.shape[0] / cfg.batch)) * cfg.epochs
+    sched = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(sched),
+                  loss=[None, keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)],
+                  metrics=[None, ["accuracy"]])
+    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    best, best_w, wait = -1.0, None, 0
+    y_val_1h = keras.utils.to_categorical(y_val, n_classes)
+    cols = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}")]
+    with Progress(*cols, transient=False) as bar:
+        task = bar.add_task("train", total=cfg.epochs, epoch=0, info="")
+        for epoch in range(cfg.epochs):
+            perm = rng.permutation(x_tr.shape[0])
+            xe = spec_augment(x_tr[perm], rng, cfg.augment)
+            ye = keras.utils.to_categorical(y_tr[perm], n_classes)
+            sw = weights[y_tr[perm]]
+            h = model.fit(xe, [np.zeros((xe.shape[0], cfg.net.embedding_dim), np.float32), ye], sample_weight=sw,
+                          batch_size=cfg.batch, epochs=1, verbose=0)
+            ev = model.evaluate(x_val, [np.zeros((x_val.shape[0], cfg.net.embedding_dim), np.float32), y_val_1h],
+                                batch_size=256, verbose=0, return_dict=True)
+            hist = {"loss": h.history["loss"][-1], "accuracy": _pick(h.history, "accuracy"),
+                    "val_loss": ev["loss"], "val_accuracy": _pick(ev, "accuracy")}
+            for k, v in hist.items():
+                history[k].append(float(v))
+            bar.update(task, advance=1, epoch=epoch + 1,
+                       info=f"acc {hist['accuracy']:.3f} val {hist['val_accuracy']:.3f}")
+            if not bar.console.is_terminal:
+                log(f"epoch {epoch + 1}: loss {hist['loss']:.3f} acc {hist['accuracy']:.3f} "
+                    f"val_loss {hist['val_loss']:.3f} val_acc {hist['val_accuracy']:.3f}")
+            if hist["val_accuracy"] > best + 1e-4:
+                best, best_w, wait = hist["val_accuracy"], model.get_weights(), 0
+            else:
+                wait += 1
+                if wait >= cfg.patience:
+                    log(f"early stop after epoch {epoch + 1} (best val acc {best:.3f})")
+                    break
+    if best_w is not None:
+        model.set_weights(best_w)
+    return model, history
+
+
+def _pick(d: dict, name: str) -> float:
+    """Keras 3 names a multi-output metric after its output ('probs_accuracy'); take whichever is there."""
+    for k, v in d.items():
+        if k.endswith(name) and not k.startswith("val_"):
+            return float(v[-1] if isinstance(v, list) else v)
+    return float("nan")
+
+
+def _curve_png(history: dict, path: Path) -> None:
+    """Loss and accuracy per epoch, train vs validation."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.plot(history[key], label="train (augmented)")
+        ax.plot(history[f"val_{key}"], label="validation speakers")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
