@@ -104,6 +104,7 @@ class Daemon:
         self.reloads = 0
         self.state = "running"
         self.exit_code = 0
+        self.file_done = False  # the input file was read to its end (not stopped by a signal)
         self._reload_lock = threading.Lock()
         self.recognizer = load_recognizer(cfg.models())
         self.replayer = (WordReplayer(cfg.replay_audio, cfg.replay_dir, self.recognizer.frontend_config)
@@ -203,6 +204,7 @@ class Daemon:
                     for ev in self.pipeline.flush():
                         pub.send(ev)
                     self.state = "stopping"
+                    self.file_done = True
                     break
                 if src.error:
                     raise DaemonError(src.error)
@@ -246,7 +248,7 @@ class Daemon:
             self.source.stop()
             worker.join(timeout=0.5)
             if self.replayer is not None:
-                self.replayer.close(0.2)
+                self.replayer.close(10.0 if self.file_done else 0.2)  # a finished file: write every word
             self._close_sockets()
         return self.exit_code
 

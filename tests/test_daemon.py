@@ -199,3 +199,18 @@ def test_cli_errors_are_one_line(tmp_path):
         assert p.returncode == 2, err
         lines = [line for line in err.splitlines() if line.strip() and "XNNPACK" not in line]
         assert len(lines) == 1 and lines[0].startswith("wordstamp: error:"), err
+
+
+def test_replay_dir_gets_one_resynthesised_wav_per_word(plumbing_models, tmp_path):
+    pub = endpoint()
+    sub = Collector(pub, topics=("word", "status"))
+    out = tmp_path / "replay"
+    cfg = build_config(model=plumbing_models, input=str(DEMO), fast=True, pub=pub, control="", wait_subscriber=5.0,
+                       replay_dir=str(out))
+    d, t = run_daemon_inprocess(cfg)
+    words = [e for e in sub.wait(30) if e["type"] == "word"]
+    t.join(5)
+    assert words and wait_for(lambda: len(list(out.glob("*.wav"))) == len(words), 10)
+    names = sorted(p.name for p in out.glob("*.wav"))
+    assert names == sorted(f"{e['seq']:06d}_{e['word']}.wav" for e in words)
+    assert not list(out.glob(".*"))  # no temporary files left behind

@@ -1,0 +1,72 @@
+"""`wordstamp replay`: the daemon's pipeline on a file; chunking never changes the events; golden word sequences."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from daemon.pipeline import Pipeline, PipelineOptions
+from daemon.replay import replay_events
+from shared.audio import read_audio
+from shared.runtime import Recognizer
+from tests.daemon_support import (FIXTURES, REAL_MODELS, REPO, needs_real_models, plumbing_models,  # noqa: F401
+                                  strip_wall)
+
+DIGIT_FIXTURES = ["digits_ked", "digits_rms", "digits_scotland", "digits_scotland_f"]
+
+
+def _dicts(events):
+    return [strip_wall(json.loads(e.to_json())) for e in events]
+
+
+def test_cli_prints_the_pipeline_events_as_json_lines(plumbing_models):
+    clip = FIXTURES / "digits_ked.wav"
+    models = sum((["-m", m] for m in plumbing_models), [])
+    r = subprocess.run([sys.executable, str(REPO / "wordstamp.py"), "replay", str(clip), *models, "--source-id", "x"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [strip_wall(d) for d in lines] == _dicts(replay_events(clip, plumbing_models, source_id="x"))
+    assert sum(d["type"] == "vad" and d["state"] == "end" for d in lines) == 10  # ten digits said
+
+
+def test_chunk_size_does_not_change_events(plumbing_models):
+    x = read_audio(FIXTURES / "digits_rms.wav")
+    rec = Recognizer(plumbing_models)
+    runs = []
+    for sizes in ([320], [1, 159, 1601, 7], [16000 * 30]):
+        p = Pipeline(rec, PipelineOptions(source="s", device="d", reject=True, realtime=False))
+        out, i, k = [], 0, 0
+        while i < x.size:
+            n = sizes[k % len(sizes)]
+            out += p.process(x[i:i + n])
+            i, k = i + n, k + 1
+        out += p.flush()
+        runs.append(_dicts(out))
+    assert runs[0] == runs[1] == runs[2]
+    assert sum(d["type"] in ("word", "reject") for d in runs[0]) == 10
+
+
+def _wer(ref: list[str], hyp: list[str]) -> int:
+    d = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d.copy(), i
+        for j, h in enumerate(hyp, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
+    return int(d[-1])
+
+
+@needs_real_models
+@pytest.mark.parametrize("name", DIGIT_FIXTURES + ["demo"])
+def test_golden_word_sequences(name):
+    """Held-out TTS voices: the word sequence heard should be close to what was said (loose bound, figure printed)."""
+    expected = json.loads((FIXTURES / f"{name}.json").read_text())["words"]
+    got = [e.word for e in replay_events(FIXTURES / f"{name}.wav", [str(m) for m in REAL_MODELS])
+           if e.topic == "word"]
+    errors = _wer(expected, got)
+    print(f"{name}: said {' '.join(expected)} | heard {' '.join(got)} | {errors} errors / {len(expected)} words")
+    assert errors <= len(expected) // 2
