@@ -20,6 +20,7 @@ class NetConfig:
     blocks: int = 4
     embedding_dim: int = 64
     dropout: float = 0.2
+    bn_momentum: float = 0.9  # Keras's 0.99 lags for hundreds of steps, too many for small datasets
 
 
 def build_net(input_shape: tuple[int, int], n_classes: int, cfg: NetConfig | None = None):
@@ -57,15 +58,15 @@ def _dscnn(input_shape, n_classes, cfg):
     inp = keras.Input(shape=tuple(input_shape), name="stamp")
     x = layers.Reshape((*input_shape, 1))(inp)
     x = layers.Conv2D(cfg.width, (10, 4), strides=(2, 2), padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=cfg.bn_momentum)(x)
     x = layers.ReLU()(x)
     for i in range(cfg.blocks):
         stride = (2, 2) if i == 0 else (1, 1)
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=cfg.bn_momentum)(x)
         x = layers.ReLU()(x)
         x = layers.Conv2D(cfg.width, 1, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=cfg.bn_momentum)(x)
         x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(cfg.dropout)(x)

@@ -21,7 +21,7 @@ DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 ANIMALS = ["cat", "dog", "bird", "fox"]
 SC_UNKNOWN_TRAIN = ["bed", "down", "go", "happy", "house", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 SC_UNKNOWN_HELDOUT = ["tree", "wow", "sheila", "marvin"]  # never trained on: the OOV test
-TTS_UNKNOWN = ["hello", "ten", "eleven", "twelve", "twenty", "hundred", "free", "tea", "won", "hive", "sticks",
+TTS_UNKNOWN = ["hello", "ten", "eleven", "twelve", "twenty", "hundred", "free", "tea", "hive", "sticks",
                "heaven", "fine", "night", "wait", "water", "table", "purple", "banana", "morning", "again", "open",
                "light", "music", "seventy", "nineteen", "thirteen", "forty", "house", "yes", "no", "stop", "go",
                "left", "right", "up", "down", "on", "off", "bed", "happy", "the", "and", "what", "okay", "please"]

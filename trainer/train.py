@@ -79,10 +79,11 @@ def calibrate_threshold(probs: np.ndarray, labels: np.ndarray, words: list[str],
     top = probs.argmax(1)
     conf = probs.max(1)
     best = 0.95
-    for t in np.arange(0.3, 0.951, 0.01):
+    for k in range(30, 96):  # the runtime accepts conf >= threshold: test exactly the value that will be stored
+        t = k / 100
         fa = float(np.mean(~special[top[oov]] & (conf[oov] >= t))) if oov.any() else 0.0
         if fa <= max_fa:
-            best = float(round(t, 2))
+            best = t
             break
     acc = _accept_accuracy(probs, labels, special, best)
     fa = float(np.mean(~special[top[oov]] & (conf[oov] >= best))) if oov.any() else 0.0

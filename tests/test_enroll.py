@@ -1,0 +1,90 @@
+"""Enrolling new words: an SVM head on the base's embedding, stored as JSON numbers, used by the runtime."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shared.bundle import load_bundle
+from shared.runtime import Recognizer, SvmHead
+from tests.train_support import make_clips
+from trainer.enroll import HeadParams, embed_folder, enroll_folder, fit_head, head_accuracy, head_predict, shots_curve
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return make_clips(tmp_path_factory.mktemp("enroll") / "tones", speakers=3, takes=4, seed=3)
+
+
+def test_enroll_writes_a_head_bundle_the_runtime_uses(tiny_bundle, tones, tmp_path_factory, rng):
+    import shutil
+
+    root = tmp_path_factory.mktemp("models")
+    base = root / "digits"
+    shutil.copytree(tiny_bundle, base)
+    b = enroll_folder("tones", tones, base, root / "tones", input="embedding", threshold=-10.0)
+    assert b.manifest.kind == "head" and b.manifest.base == {"name": "digits", "hash": load_bundle(base).hash}
+    h = json.loads((root / "tones" / "head.json").read_text())
+    assert h["kind"] == "linear-svm" and h["classes"] == ["high", "low", "mid"]
+    assert b.manifest.metrics["train_accuracy"] >= 0.6  # random base weights: the head still separates pitches
+    rec = Recognizer([root / "tones"])
+    x = np.concatenate([np.zeros(4000, np.float32), rng.normal(0, 0.1, 4000).astype(np.float32)])
+    from shared.features import Frontend
+    from shared.segment import clip_stamp
+
+    d = rec.classify(clip_stamp(x, Frontend(), None))[0]
+    assert d.label in h["classes"] and d.model == "tones"
+
+
+def test_head_params_match_runtime_scores(tiny_bundle, tones):
+    base = load_bundle(tiny_bundle)
+    data = embed_folder(base, tones)
+    head = fit_head(data.emb, data.words, threshold=0.0)
+    k, s = head_predict(head, data.emb)
+    runtime_scores = ((data.emb - head.mean) / head.scale) @ head.coef.T + head.intercept
+    assert np.allclose(runtime_scores.max(1), s, atol=1e-5)
+    assert list(np.array(head.classes)[k]) is not None
+    assert 0.0 <= head_accuracy(head, data.emb, data.words) <= 1.0
+
+
+def test_two_classes_become_one_vs_rest():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 1, (20, 4)), rng.normal(2, 1, (20, 4))])
+    y = np.array(["a"] * 20 + ["b"] * 20)
+    head = fit_head(x, y)
+    assert head.coef.shape == (2, 4)
+    assert head_accuracy(HeadParams(**{**head.__dict__, "threshold": -99}), x, y) >= 0.95
+
+
+def test_unknown_class_is_rejected():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 1, (20, 4)), rng.normal(3, 1, (20, 4)), rng.normal(0, 0.3, (20, 4)) + [0, 0, 6, 0]])
+    y = np.array(["a"] * 20 + ["b"] * 20 + ["_unknown_"] * 20)
+    head = fit_head(x, y, threshold=-99)
+    assert head.classes[-1] == "_unknown_"
+    assert head_accuracy(head, x[40:], y[40:]) >= 0.9  # unknowns must come out rejected
+
+
+def test_shots_curve_reports_each_input(tiny_bundle, tones):
+    data = embed_folder(load_bundle(tiny_bundle), tones)
+    res = shots_curve(data, {"spk2"}, shots=(1, 3), repeats=2)
+    assert set(res) == {"embedding", "probs", "test_n"} and res["test_n"] == 12
+    assert all(0 <= v <= 1 for kind in ("embedding", "probs") for v in res[kind].values())
+
+
+def test_enroll_needs_two_classes(tiny_bundle, tmp_path):
+    (tmp_path / "only" / "cat").mkdir(parents=True)
+    make_clips(tmp_path / "one", speakers=1, takes=2, words={"cat": (300.0, 0.3)})
+    with pytest.raises(ValueError, match="at least two classes"):
+        enroll_folder("x", tmp_path / "one", tiny_bundle, tmp_path / "x")
+
+
+def test_svm_head_rejects_bad_json(tiny_head_bundle, tmp_path):
+    import shutil
+
+    from shared.bundle import BundleError
+
+    shutil.copytree(tiny_head_bundle, tmp_path / "h")
+    assert SvmHead(load_bundle(tmp_path / "h")).classes == ["cat", "dog", "bird", "fox"]

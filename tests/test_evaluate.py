@@ -1,0 +1,72 @@
+"""`evaluate` on folders through LiteRT: counting, OOV false accepts, rejections, bad files, JSON and PNG output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import soundfile as sf
+from typer.testing import CliRunner
+
+from tests.conftest import tone_word
+from trainer.evaluate import REJECTED, evaluate_folder
+
+
+def _folder(root, rng):
+    for w in ("one", "two", "_silence_", "banana"):
+        (root / w).mkdir(parents=True)
+        for i in range(3):
+            x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=200 + 50 * i), np.zeros(3000, np.float32)])
+            sf.write(root / w / f"spk{i}_{w}_{i}.wav", x if w != "_silence_" else 0.001 * x, 8000 if i == 1 else 16000)
+    (root / "one" / "broken.wav").write_bytes(b"RIFF not really")
+    return root
+
+
+def _with_threshold(src, dst, t):
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text())
+    m["threshold"] = t
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+def test_counts_are_consistent(tiny_bundle, tmp_path, rng):
+    rep = evaluate_folder(tiny_bundle, _folder(tmp_path / "clips", rng))
+    assert rep.n == 6 and rep.oov_n == 6  # one/two are words; _silence_ and banana are not
+    assert set(rep.per_word) == {"one", "two"} and set(rep.oov_per_folder) == {"_silence_", "banana"}
+    assert sum(sum(r.values()) for r in rep.confusion.values()) == rep.n
+    assert rep.accuracy == rep.correct / rep.n
+    assert len(rep.unreadable) == 1 and "broken.wav" in rep.unreadable[0]
+    assert len(rep.errors) == (rep.n - rep.correct) + rep.oov_false_accepts
+
+
+def test_threshold_above_one_rejects_everything(tiny_bundle, tmp_path, rng):
+    b = _with_threshold(tiny_bundle, tmp_path / "strict", 1.01)
+    rep = evaluate_folder(b, _folder(tmp_path / "clips", rng))
+    assert rep.accuracy == 0.0 and rep.oov_false_accept_rate == 0.0
+    assert all(set(r) == {REJECTED} for r in rep.confusion.values())
+
+
+def test_cli_json_and_plot(tiny_bundle, tmp_path, rng):
+    import wordstamp
+
+    wordstamp._register()
+    clips = _folder(tmp_path / "clips", rng)
+    res = CliRunner().invoke(wordstamp.app, ["evaluate", str(tiny_bundle), str(clips), "--json",
+                                             "--plot", str(tmp_path / "c.png")])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout.strip().splitlines()[-1])
+    for key in ("n", "accuracy", "per_word", "confusion", "oov_n", "oov_false_accept_rate", "errors"):
+        assert key in d
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_bad_input_is_one_line(tiny_bundle, tmp_path):
+    import wordstamp
+
+    wordstamp._register()
+    r = CliRunner().invoke(wordstamp.app, ["evaluate", str(tiny_bundle), str(tmp_path / "nope")])
+    assert r.exit_code == 1 and "nope" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(wordstamp.app, ["evaluate", str(tmp_path), str(tmp_path)])
+    assert r.exit_code == 1 and "manifest.json" in r.output and len(r.output.strip().splitlines()) == 1

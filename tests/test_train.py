@@ -1,0 +1,81 @@
+"""Training end to end on a tiny synthetic corpus: the net learns, the run folder is complete, export keeps accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shared.bundle import load_bundle
+from tests.train_support import WORDS, make_clips
+from trainer.augment import AugmentConfig, mel_warp, spec_augment
+from trainer.train import calibrate_threshold
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from trainer.dataset import build_dataset
+    from trainer.nets import NetConfig
+    from trainer.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("corpus")
+    make_clips(root / "tones", speakers=4, takes=8)
+    build_dataset(root, "tones", test_speakers=["spk3"])
+    cfg = TrainConfig(epochs=12, copies=1, workers=1, batch=16, lr=5e-3, patience=12, noise_dir=None,
+                      val_fraction=0.34, net=NetConfig(arch="dscnn", width=12, blocks=2, embedding_dim=16))
+    run = root / "run"
+    info = train([root / "tones.npz"], run, cfg, log=lambda m: None)
+    return root, run, info
+
+
+def test_run_folder_is_complete_and_learns(tiny_run):
+    root, run, info = tiny_run
+    for f in ("model.keras", "run.json", "calib.npz", "curve.png"):
+        assert (run / f).is_file(), f
+    assert info["words"] == sorted(WORDS)
+    assert info["metrics"]["test_float_accuracy"] >= 0.8  # held-out speaker spk3
+    assert info["data"]["test_speakers"] == ["spk3"] and "spk3" not in info["data"]["val_speakers"]
+    assert json.loads((run / "run.json").read_text())["threshold"] == info["threshold"]
+
+
+def test_export_run_int8_close_to_float(tiny_run, tmp_path):
+    from trainer.export import export_run
+
+    root, run, info = tiny_run
+    b = export_run(run, "tones", tmp_path / "tones")
+    m = b.manifest.metrics
+    assert b.manifest.vocabulary == sorted(WORDS) and b.manifest.threshold == info["threshold"]
+    assert m["int8_accuracy"] >= m["float_accuracy"] - 0.1
+    assert m["model_bytes"] == (tmp_path / "tones" / "model.tflite").stat().st_size
+    assert b.manifest.training["data"]["test_speakers"] == ["spk3"]
+
+
+def test_export_refuses_a_non_run(tmp_path):
+    from trainer.export import export_run
+
+    with pytest.raises(FileNotFoundError, match="not a training run"):
+        export_run(tmp_path, "x", tmp_path / "out")
+
+
+def test_spec_augment_masks_with_the_background(rng):
+    x = rng.normal(size=(8, 98, 40)).astype(np.float32)
+    y = spec_augment(x, rng, AugmentConfig(time_masks=2, time_mask_max=10, freq_masks=2, freq_mask_max=6))
+    assert y.shape == x.shape and not np.shares_memory(x, y)
+    changed = y != x
+    assert changed.any()
+    assert np.allclose(y[changed], np.broadcast_to(x.reshape(8, -1).min(1)[:, None, None], x.shape)[changed])
+
+
+def test_mel_warp_identity_and_shift():
+    s = np.tile(np.arange(40, dtype=np.float32), (98, 1))
+    assert np.allclose(mel_warp(s, 1.0), s)
+    assert mel_warp(s, 1.1)[0, 20] < 20  # stretching up moves content to higher bands
+
+
+def test_calibrated_threshold_limits_false_accepts():
+    words = ["a", "b", "_unknown_"]
+    labels = np.array([0, 1, 2, 2, 2, 2])
+    probs = np.array([[.9, .05, .05], [.1, .8, .1], [.6, .1, .3], [.1, .2, .7], [.45, .1, .45], [.2, .2, .6]])
+    t, cal = calibrate_threshold(probs, labels, words, max_fa=0.0)
+    assert 0.6 < t <= 0.8 and cal["val_oov_false_accept"] == 0.0 and cal["val_in_vocab_accuracy"] == 1.0
