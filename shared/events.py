@@ -189,7 +189,8 @@ class StatusEvent(Event):
     sample_rate: int = 16000
     """The rate the audio is processed at (the device's rate is resampled to it)."""
     overflows: int = 0
-    """Audio samples lost because the ring buffer was full (the worker fell behind) or the device overran."""
+    """Audio lost: samples dropped because the ring buffer was full (the worker fell behind), plus overruns the
+    device reported. 0 in a healthy stream."""
     events_sent: int = 0
     """Events handed to ZeroMQ, all topics."""
     drops: int = 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from daemon.replay import replay_events
-from shared.audio import read_audio
+from shared.audio import read_audio, write_wav_atomic
 from shared.features import Frontend, make_stamp
 from shared.resynth import mel_distance_db, mel_to_power, resynthesise
 from shared.runtime import Recognizer
@@ -57,12 +57,14 @@ def test_resynthesised_words_are_recognised_as_the_same_word(plumbing_models):
 
 
 def test_cli_writes_a_wav(tmp_path):
-    out = tmp_path / "seven.wav"
-    r = subprocess.run([sys.executable, str(REPO / "wordstamp.py"), "resynth", str(FIXTURES / "demo.wav"), "-o",
+    clip = tmp_path / "three.wav"
+    write_wav_atomic(clip, read_audio(FIXTURES / "demo.wav")[int(0.8 * 16000):int(2.2 * 16000)])  # "three"
+    out = tmp_path / "three-resynth.wav"
+    r = subprocess.run([sys.executable, str(REPO / "wordstamp.py"), "resynth", str(clip), "-o",
                         str(out)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     y = read_audio(out)
-    assert 0.2 * 16000 < y.size < 1.2 * 16000  # the clip's first word ("three"), not the whole clip
+    assert 0.2 * 16000 < y.size < 1.0 * 16000  # the word and its context frames, not the whole clip
     bad = subprocess.run([sys.executable, str(REPO / "wordstamp.py"), "resynth", str(tmp_path / "none.wav"), "-o",
                           str(out)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("wordstamp: error:") and len(bad.stderr.splitlines()) == 1
