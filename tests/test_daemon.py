@@ -202,7 +202,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_replay_dir_gets_one_resynthesised_wav_per_word(plumbing_models, tmp_path):
-    pub = endpoint()
+    pub = f"ipc://{tmp_path}/pub.sock"  # ipc:// works as well as tcp://
     sub = Collector(pub, topics=("word", "status"))
     out = tmp_path / "replay"
     cfg = build_config(model=plumbing_models, input=str(DEMO), fast=True, pub=pub, control="", wait_subscriber=5.0,
@@ -214,3 +214,27 @@ def test_replay_dir_gets_one_resynthesised_wav_per_word(plumbing_models, tmp_pat
     names = sorted(p.name for p in out.glob("*.wav"))
     assert names == sorted(f"{e['seq']:06d}_{e['word']}.wav" for e in words)
     assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_listen_prints_events_as_lines_and_json(plumbing_models, tmp_path):
+    import subprocess
+    import sys
+
+    from shared.audio import read_audio
+    from tests.daemon_support import REPO
+
+    clip = tmp_path / "three-words.wav"
+    write_wav_atomic(clip, read_audio(DEMO)[:5 * 16000])  # "three cat seven", the first at 1.27 s
+    pub = endpoint()
+    # Paced input: both listeners have joined long before the first word ends.
+    cfg = build_config(model=plumbing_models, input=str(clip), pub=pub, control="", wait_subscriber=10.0)
+    d, t = run_daemon_inprocess(cfg)
+    listeners = [subprocess.Popen([sys.executable, str(REPO / "wordstamp.py"), "listen", pub, "--topic", "word",
+                                   "--count", "3", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for extra in ([], ["--json"])]
+    outs = [p.communicate(timeout=30)[0].splitlines() for p in listeners]
+    t.join(5)
+    text, js = outs
+    assert len(text) == len(js) == 3
+    assert all(" word " in line and " animals " in line for line in text)
+    assert [json.loads(line)["seq"] for line in js] == [1, 2, 3]

@@ -76,3 +76,22 @@ def test_microphone_events_equal_replay_events(virtual_mic, plumbing_models, tmp
     lat = [h["latency_ms"] for h in heard]
     print(f"mic: {len(heard)} events equal to replay's; start shift {shift * 1000:.0f} ms; "
           f"latency median {np.median(lat):.0f} ms, max {max(lat):.0f} ms")
+
+
+def test_devices_by_name_or_index_and_one_line_errors(virtual_mic):
+    import sounddevice as sd
+
+    from daemon.source import MicSource, SourceError, resolve_device
+
+    assert resolve_device("3") == 3 and resolve_device("pulse") == "pulse" and resolve_device(None) is None
+    index = next(i for i, dev in enumerate(sd.query_devices()) if dev["max_input_channels"] > 0)
+    for dev in ("pulse", str(index)):
+        src = MicSource(dev)
+        src.start()
+        try:
+            assert src.rate == 16000 and src.name
+        finally:
+            src.stop()
+    with pytest.raises(SourceError) as err:
+        MicSource("no-such-microphone")
+    assert "\n" not in str(err.value) and "no-such-microphone" in str(err.value)
