@@ -32,6 +32,8 @@ def daemon(
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Bundle folder (repeat for several). "
                                               "Default: models/digits and models/animals if present."),
     device: Optional[str] = typer.Option(None, "--device", "-d", help="Microphone: name substring or index."),
+    device_rate: Optional[int] = typer.Option(None, "--device-rate", help="Open the microphone at this rate "
+                                              "(resampled to 16 kHz) [16000 if possible]."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Read this audio file instead of a microphone."),
     fast: Optional[bool] = typer.Option(None, "--fast/--paced", help="With --input: as fast as possible."),
     pub: Optional[str] = typer.Option(None, "--pub", help="PUB endpoint to bind [tcp://127.0.0.1:5556]."),
@@ -59,8 +61,8 @@ def daemon(
         from daemon.config import build_config
         from daemon.service import Daemon
 
-        cfg = build_config(config, model=model, device=device, input=input, fast=fast, pub=pub, connect=connect,
-                           control=control, reject=reject, replay_audio=replay_audio, replay_dir=replay_dir,
+        cfg = build_config(config, model=model, device=device, device_rate=device_rate, input=input, fast=fast,
+                           pub=pub, connect=connect, control=control, reject=reject, replay_audio=replay_audio, replay_dir=replay_dir,
                            source_id=source_id, status_interval=status_interval, sndhwm=sndhwm, sndbuf=sndbuf,
                            top_k=top_k,
                            wait_subscriber=wait_subscriber, ring_seconds=ring_seconds, block_ms=block_ms)

@@ -29,6 +29,7 @@ class DaemonConfig:
 
     model: list[str] = field(default_factory=list)  # bundle folders; empty: models/digits, models/animals if there
     device: str | None = None  # microphone name (substring) or index; None = the default input
+    device_rate: int = 0  # open the microphone at this rate (Hz; resampled to 16 kHz); 0: 16 kHz if it can, else its own
     input: str | None = None  # read this audio file instead of a microphone
     fast: bool = False  # with `input`: as fast as possible instead of real time
     pub: str = "tcp://127.0.0.1:5556"  # PUB endpoint to bind
@@ -56,7 +57,7 @@ class DaemonConfig:
 
 
 _KINDS: dict[str, tuple[type, ...]] = {
-    "model": (list,), "device": (str, int), "input": (str,), "fast": (bool,), "pub": (str,), "connect": (str,),
+    "model": (list,), "device": (str, int), "device_rate": (int,), "input": (str,), "fast": (bool,), "pub": (str,), "connect": (str,),
     "control": (str,), "reject": (bool,), "replay_audio": (bool,), "replay_dir": (str,), "source_id": (str,),
     "status_interval": (int, float), "sndhwm": (int,), "sndbuf": (int,), "top_k": (int,),
     "wait_subscriber": (int, float),
@@ -80,6 +81,8 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: key '{key}': must be positive")
     if key in ("sndhwm", "top_k", "block_ms") and value < 1:
         raise ConfigError(f"{where}: key '{key}': must be at least 1")
+    if key == "device_rate" and value and not 4000 <= value <= 192000:
+        raise ConfigError(f"{where}: key 'device_rate': must be 0 or 4000-192000 Hz")
     if key in ("wait_subscriber", "sndbuf") and value < 0:
         raise ConfigError(f"{where}: key '{key}': must not be negative")
     if key == "segmenter":

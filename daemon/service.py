@@ -111,7 +111,7 @@ class Daemon:
                          if (cfg.replay_audio or cfg.replay_dir) else None)
         self.source: Source = (FileSource(cfg.input, fast=cfg.fast, block_ms=cfg.block_ms,
                                           ring_seconds=cfg.ring_seconds) if cfg.input
-                               else MicSource(cfg.device, block_ms=cfg.block_ms, ring_seconds=cfg.ring_seconds))
+                               else MicSource(cfg.device, rate=cfg.device_rate, block_ms=cfg.block_ms, ring_seconds=cfg.ring_seconds))
         opts = PipelineOptions(source=cfg.source_id, device=self.source.name, top_k=cfg.top_k, reject=cfg.reject,
                                realtime=self.source.realtime)
         self.pipeline = Pipeline(self.recognizer, opts, segmenter_config(self.recognizer, cfg.segmenter),

@@ -94,7 +94,8 @@ def resolve_device(device: str | None) -> int | str | None:
 class MicSource(Source):
     """A microphone through sounddevice's InputStream; 16 kHz if the device takes it, else its own rate."""
 
-    def __init__(self, device: str | None = None, *, block_ms: int = 20, ring_seconds: float = 10.0) -> None:
+    def __init__(self, device: str | None = None, *, rate: int = 0, block_ms: int = 20,
+                 ring_seconds: float = 10.0) -> None:
         super().__init__()
         import sounddevice as sd
 
@@ -106,10 +107,13 @@ class MicSource(Source):
             raise SourceError(f"microphone {device or '(default)'}: {str(exc).splitlines()[0]}") from None
         self.name = str(info["name"])
         self.realtime = True
+        self.rate = int(rate) if rate else SAMPLE_RATE
         try:
-            sd.check_input_settings(device=dev, channels=1, samplerate=SAMPLE_RATE, dtype="float32")
-            self.rate = SAMPLE_RATE
-        except Exception:
+            sd.check_input_settings(device=dev, channels=1, samplerate=self.rate, dtype="float32")
+        except Exception as exc:
+            if rate:
+                raise SourceError(f"microphone {self.name}: cannot record at {rate} Hz "
+                                  f"({str(exc).splitlines()[0]})") from None
             self.rate = int(info["default_samplerate"])
         self.ring = Ring(int(ring_seconds * self.rate))
         self._stopping = False
