@@ -178,23 +178,206 @@ def segment_frames(energy_db: np.ndarray, cfg: SegmenterConfig | None = None, fc
     return seg.push(e, audio) + seg.flush()
 
 
-def split_into(energy_db: np.ndarray, n_words: int, base: SegmenterConfig | None = None,
-               fcfg: FrontendConfig | None = None) -> tuple[list[Segment], SegmenterConfig] | tuple[None, None]:
-    """Find settings that cut a recording into exactly `n_words` words (the splitter knows how many there are).
+@dataclass(frozen=True)
+class SplitQuality:
+    """How much to trust a known-count split: `doubtful` with the reasons, the score margin per word."""
 
-    Tries thresholds and hang-overs nearest the defaults first; returns (segments, config) or (None, None).
+    doubtful: bool = False
+    reasons: tuple[str, ...] = ()
+    score: float = 0.0
+
+
+# Known-count splitting: a search over whole segmentations, not a segmenter setting that happens to give n.
+_SMOOTH = 7  # median filter (frames) on the energy: a key click or a lip smack of a few ms does not survive it
+_FLOOR_WIN = 300  # frames: the noise floor is a low percentile of the energy in this window around each frame
+_FLOOR_PCT = 10.0
+_CAP_DB = 20.0  # a frame counts at most this far above the floor (a loud clatter is not "more word")
+_THETA_DB = 8.0  # a frame this far above the floor is as likely word as pause
+_GAP = 4  # frames between two words at least
+_MIN_L, _MAX_L = 8, 150  # hard word lengths in frames (80 ms .. 1.5 s)
+_SOFT_LO, _SOFT_HI = 15, 100  # plausible word lengths: 0.15 .. 1.0 s, penalised linearly outside
+_SHORT_COST, _LONG_COST = 12.0, 4.0  # per frame short of / beyond the plausible range
+_EXTEND_DB = 3.0  # a word's edges grow back over frames this far above the floor (fricatives, soft tails)
+_EXTEND_MAX = 15
+_BRIDGE = 3
+_CLOSURE = 12
+_DIP_DB = 10.0  # between two words the energy falls below the threshold or this far below both peaks
+_PERTURB_DB = 3.0  # the threshold is moved by this much to test the split's stability
+_LOW_BANDS = 18  # mel bands up to ~1 kHz (of 40, 60 Hz .. 4 kHz)
+
+
+def _median_smooth(e: np.ndarray, k: int) -> np.ndarray:
+    if e.size < k:
+        return e.copy()
+    pad = np.pad(e, (k // 2, k // 2), mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(pad, k), axis=1)
+
+
+def _noise_floor(e: np.ndarray, abs_floor: float) -> np.ndarray:
+    """A floor that follows level drift: the low percentile of the energy in a window around each frame."""
+    e = np.maximum(e, abs_floor)
+    T = e.size
+    if T <= _FLOOR_WIN:
+        return np.full(T, np.percentile(e, _FLOOR_PCT))
+    step = 25
+    centres = np.arange(0, T, step)
+    vals = np.array([np.percentile(e[max(0, c - _FLOOR_WIN // 2):c + _FLOOR_WIN // 2], _FLOOR_PCT) for c in centres])
+    return np.interp(np.arange(T), centres, vals)
+
+
+def _best_words(score: np.ndarray, n: int) -> tuple[list[tuple[int, int]], float] | None:
+    """Exactly n non-overlapping intervals [a, b) at least _GAP apart maximising the sum of `score` inside them plus
+    the length prior; dynamic programming over (words placed, frames used)."""
+    T = score.size
+    if n <= 0 or T < n * _MIN_L + (n - 1) * _GAP:
+        return None
+    C = np.concatenate([[0.0], np.cumsum(score)])
+    Ls = np.arange(_MIN_L, min(_MAX_L, T) + 1)
+    prior = -_SHORT_COST * np.maximum(0, _SOFT_LO - Ls) - _LONG_COST * np.maximum(0, Ls - _SOFT_HI)
+    NEG = -1e18
+    G = np.zeros(T + 1)  # G[p]: best with k-1 words all ended by frame p
+    choice = np.zeros((n, T + 1), np.int32)  # length of the word ending at t, 0 = no word ends at t
+    for k in range(n):
+        gap = 0 if k == 0 else _GAP
+        F = np.full(T + 1, NEG)
+        bestL = np.zeros(T + 1, np.int32)
+        for L, pr in zip(Ls, prior):
+            lo = L + gap  # t - L - gap >= 0
+            if lo > T:
+                break
+            cand = G[:T + 1 - lo] + (C[lo:] - C[gap:T + 1 - L]) + pr
+            tgt = F[lo:]
+            better = cand > tgt
+            tgt[better] = cand[better]
+            bestL[lo:][better] = L
+        G = np.maximum.accumulate(F)  # best with k+1 words, the last ending by p
+        choice[k] = np.where(F >= G - 1e-9, bestL, 0)
+        if G[-1] <= NEG / 2:
+            return None
+    # backtrace: the last word ends at the first t reaching the maximum, and so on
+    words = []
+    t = T
+    total = float(G[T])
+    for k in range(n - 1, -1, -1):
+        while t > 0 and choice[k][t] == 0:
+            t -= 1
+        L = int(choice[k][t])
+        if L == 0:
+            return None
+        words.append((t - L, t))
+        t = t - L - (_GAP if k > 0 else 0)
+        if t < 0:
+            return None
+    return words[::-1], total
+
+
+def split_scored(energy_db: np.ndarray, n_words: int, base: SegmenterConfig | None = None,
+                 fcfg: FrontendConfig | None = None, mel: np.ndarray | None = None
+                 ) -> tuple[list[Segment] | None, SegmenterConfig | None, SplitQuality]:
+    """Cut a recording into exactly `n_words` words: the best-scoring of all segmentations into n words.
+
+    Each frame scores its energy above a local noise floor (median-smoothed, so clicks vanish; capped, so a loud
+    clatter is not more word than a word) minus a threshold; the n intervals maximising the total score plus a
+    prior on word lengths are found by dynamic programming, so fragments of one word (the closure in "six") are
+    merged when that is cheaper than splitting elsewhere, and short weak bursts are left out. Returns (segments,
+    config, quality) or (None, None, quality) when n words cannot be found.
     """
     base = base or SegmenterConfig()
-    hangovers = [base.hangover_ms, 200, 300, 80, 450, 60, 600]
-    ons = [base.on_db, 15, 9, 18, 7, 21, 24, 5, 28, 4, 32]
-    for on in ons:
-        for hang in hangovers:
-            cfg = dataclasses.replace(base, on_db=float(on), off_db=float(min(base.off_db, on / 2)),
-                                      hangover_ms=int(hang), max_word_ms=max(base.max_word_ms, 1500))
-            segs = segment_frames(energy_db, cfg, fcfg)
-            if len(segs) == n_words:
-                return segs, cfg
-    return None, None
+    fcfg = fcfg or FrontendConfig()
+    e = np.asarray(energy_db, dtype=np.float64)
+    cfg = dataclasses.replace(base, max_word_ms=max(base.max_word_ms, 1500))
+    if e.size == 0 or n_words <= 0:
+        return None, None, SplitQuality(True, ("nothing to split",))
+    es = _median_smooth(e, _SMOOTH)
+    floor = _noise_floor(es, base.abs_floor_db)
+    snr = es - floor
+    dp_snr = snr
+    if mel is not None and _LOW_BANDS and mel.shape[0] == e.size:
+        # voiced speech lives below ~1 kHz; clatter, clicks and hiss mostly above it
+        low = 10.0 * np.log10(np.exp(np.asarray(mel, np.float64)[:, :_LOW_BANDS]).sum(axis=1) + 1e-12)
+        lows = _median_smooth(low, _SMOOTH)
+        dp_snr = lows - _noise_floor(lows, base.abs_floor_db)
+    score = np.minimum(np.maximum(dp_snr, 0.0), _CAP_DB) - _THETA_DB
+    found = _best_words(score, n_words)
+    if found is None:
+        return None, None, SplitQuality(True, ("too short for that many words",))
+    words, total = found
+    unstable = False
+    for d in (-_PERTURB_DB, _PERTURB_DB):  # a split worth trusting does not hinge on the threshold
+        alt = _best_words(np.minimum(np.maximum(dp_snr, 0.0), _CAP_DB) - (_THETA_DB + d), n_words)
+        if alt is None or not _same_words(words, alt[0]):
+            unstable = True
+    # every word needs something that would start a word: a run above floor + on_db
+    run = max(1, round(base.start_ms * fcfg.sample_rate / 1000 / fcfg.hop_length))
+    for a, b in words:
+        loud = snr[a:b] > min(base.on_db, 9.0) * 0.5
+        if b - a < run or not np.any(np.convolve(loud, np.ones(run), "valid") >= run):
+            return None, None, SplitQuality(True, ("a word without sound",))
+    for (a0, b0), (a1, b1) in zip(words, words[1:]):  # two words need a dip between them, not a cut through one
+        dip = float(np.min(dp_snr[b0:a1]))
+        if dip >= _THETA_DB and dip > min(np.max(dp_snr[a0:b0]), np.max(dp_snr[a1:b1])) - _DIP_DB:
+            return None, None, SplitQuality(True, ("fewer words than expected: no pause between two of them",))
+    segs: list[Segment] = []
+    for i, (a, b) in enumerate(words):
+        lo = segs[-1].end + 1 if segs else 0
+        hi = e.size if i == len(words) - 1 else words[i + 1][0] - 1
+        segs.append(Segment(_grow(snr, a, lo, -1), _grow(snr, b - 1, hi - 1, 1) + 1))
+    return segs, cfg, _quality(segs, snr, fcfg, total, unstable)
+
+
+def _grow(snr: np.ndarray, edge: int, limit: int, step: int) -> int:
+    """Move a word's edge frame outwards (step -1: its start, +1: its last frame) over frames above _EXTEND_DB, at
+    most _EXTEND_MAX frames and never past `limit`. Dips of up to _BRIDGE frames are crossed, and a closure of up to
+    _CLOSURE frames when a burst above _THETA_DB follows it (the release of the "t" in "eight")."""
+    best = edge
+    stop = max(limit, edge - _EXTEND_MAX) if step < 0 else min(limit, edge + _EXTEND_MAX)
+    for t in range(edge + step, stop + step, step):
+        dip = abs(t - best) - 1
+        if snr[t] > _EXTEND_DB and (dip <= _BRIDGE or (dip <= _CLOSURE and snr[t] > _THETA_DB)):
+            best = t
+        elif dip >= _CLOSURE:
+            break
+    return best
+
+
+def _same_words(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    """Each word's centre lies inside the other split's word of the same number, both ways."""
+    return all(q0 <= (p0 + p1) / 2 < q1 and p0 <= (q0 + q1) / 2 < p1 for (p0, p1), (q0, q1) in zip(a, b))
+
+
+def _quality(segs: list[Segment], snr: np.ndarray, fcfg: FrontendConfig, total: float,
+             unstable: bool = False) -> SplitQuality:
+    ms = 1000.0 * fcfg.hop_length / fcfg.sample_rate
+    reasons = ["the cuts change with the threshold"] if unstable else []
+    lens = np.array([s.end - s.start for s in segs]) * ms
+    peaks = np.array([np.max(snr[s.start:s.end]) for s in segs])
+    mass = np.array([np.sum(np.clip(snr[s.start:s.end], 0, _CAP_DB)) for s in segs])
+    for i, s in enumerate(segs):
+        if lens[i] < 120 or lens[i] > 1300:
+            reasons.append(f"word {i + 1} lasts {lens[i]:.0f} ms")
+        if mass[i] < 0.15 * np.median(mass):
+            reasons.append(f"word {i + 1} is much weaker than the others")
+    inside = np.zeros(snr.size, bool)
+    for s in segs:
+        inside[s.start:s.end] = True
+    # strong sound left out of every word: a missed word, or a noise the count forced out
+    loud = (snr > 12.0) & ~inside
+    if loud.any():
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]]))))[::2]
+        if runs.size and runs.max() * ms >= 150:
+            reasons.append(f"{runs.max() * ms:.0f} ms of loud sound between words left out")
+    return SplitQuality(bool(reasons), tuple(reasons), total / max(1, len(segs)))
+
+
+def split_into(energy_db: np.ndarray, n_words: int, base: SegmenterConfig | None = None,
+               fcfg: FrontendConfig | None = None, mel: np.ndarray | None = None
+               ) -> tuple[list[Segment], SegmenterConfig] | tuple[None, None]:
+    """Cut a recording into exactly `n_words` words (the splitter knows how many there are): see `split_scored`.
+
+    Returns (segments, config) or (None, None).
+    """
+    segs, cfg, _ = split_scored(energy_db, n_words, base, fcfg, mel)
+    return (segs, cfg) if segs is not None else (None, None)
 
 
 def word_span(mel: np.ndarray, energy_db: np.ndarray, fcfg: FrontendConfig,

@@ -1,9 +1,11 @@
 """Cut recordings of known word lists into one clip per word: `DATA/PREFIX_*.wav` -> `DATA/PREFIX/<word>/*.wav`.
 
 Every recording holds the words of `PREFIX.words` in order, so the splitter knows how many words to find and lets
-`shared.segment.split_into` search the segmenter's settings for exactly that count: the same segmenter the daemon
-runs, so training clips are cut the way live words will be. A recording that still does not match is reported with
-the segments found and skipped, never guessed at.
+`shared.segment.split_scored` find the best-scoring segmentation into exactly that count (noise floor per recording,
+clicks smoothed away, fragments of a word merged, weak bursts left out). A recording that cannot be cut into that
+many words is reported with the segments the default segmenter finds and skipped; a cut that looks doubtful (it
+changes with the threshold, a word of implausible length or much weaker than the rest, loud sound left between words)
+is written with a warning naming the reasons, so it can be checked with --plot. scripts/measure_split.py measures it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from shared.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, read_audio, write_wav_atomic
 from shared.features import Frontend, FrontendConfig
-from shared.segment import Segment, SegmenterConfig, split_into
+from shared.segment import Segment, SegmenterConfig, split_scored
 from trainer.words import read_words
 
 CONTEXT_S = 0.1  # audio kept either side of a word, clamped to half the gap to its neighbour
@@ -85,15 +87,16 @@ def cut_points(segs: list[Segment], n_samples: int, fcfg: FrontendConfig, contex
     return out
 
 
-def find_words(x: np.ndarray, n_words: int, frontend: Frontend,
-               seg_cfg: SegmenterConfig | None = None) -> tuple[list[Segment] | None, list[Segment], SegmenterConfig | None]:
-    """(segments or None, what the default segmenter found (for the report), the config that matched)."""
+def find_words(x: np.ndarray, n_words: int, frontend: Frontend, seg_cfg: SegmenterConfig | None = None,
+               with_quality: bool = False):
+    """(segments or None, what the default segmenter found (for the report), the config that matched), and with
+    `with_quality` also the split's SplitQuality (doubtful, reasons)."""
     from shared.segment import segment_frames
 
-    _, energy = frontend.compute(x)
-    segs, cfg = split_into(energy, n_words, seg_cfg, frontend.cfg)
+    mel, energy = frontend.compute(x)
+    segs, cfg, quality = split_scored(energy, n_words, seg_cfg, frontend.cfg, mel=mel)
     default = segs if segs is not None else segment_frames(energy, seg_cfg, frontend.cfg)
-    return segs, default, cfg
+    return (segs, default, cfg, quality) if with_quality else (segs, default, cfg)
 
 
 def split_file(path: Path, words: list[str], out_root: Path, prefix: str, cfg: SplitConfig | None = None,
@@ -117,7 +120,9 @@ def split_file(path: Path, words: list[str], out_root: Path, prefix: str, cfg: S
     if peak < 1e-4:
         res.status, res.message = "mismatch", "silent"
         return res
-    segs, default, seg_cfg = find_words(x, len(words), frontend, cfg.segmenter)
+    segs, default, seg_cfg, quality = find_words(x, len(words), frontend, cfg.segmenter, with_quality=True)
+    if segs is not None and quality.doubtful:  # written, but never silently: the reasons go into the report
+        res.warnings.append("doubtful cuts (" + "; ".join(quality.reasons) + "), check with --plot")
     shown = segs if segs is not None else default
     res.found = len(shown)
     res.times = [tuple(round(t, 2) for t in s.seconds(frontend.cfg)) for s in shown]
