@@ -1,0 +1,105 @@
+"""Clip accuracy through the int8 bundles (LiteRT, the daemon's segment -> stamp -> decision path via
+trainer.evaluate.evaluate_folder) on held-out material only, out-of-vocabulary false accepts, and the animals head
+against enrolment shots (trainer.enroll.shots_curve on embeddings from the int8 base CNN)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.heldout import ANIMALS, DIGITS, Clip, link_folder, noise_test_audio
+from shared.audio import write_wav_atomic
+
+
+@dataclass
+class ClipScore:
+    """Accuracy (a rejected clip counts as wrong) and out-of-vocabulary false accepts of one bundle on one set."""
+
+    n: int
+    accuracy: float
+    oov_n: int = 0
+    oov_false_accept_rate: float = 0.0
+    per_word: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "accuracy": round(self.accuracy, 4), "oov_n": self.oov_n,
+                "oov_false_accept_rate": round(self.oov_false_accept_rate, 4), "per_word": self.per_word}
+
+
+def evaluate_clips(bundle: Path, clips: list[Clip], work: Path) -> ClipScore:
+    """`clips` linked into a `<word>/` folder and measured with the trainer's evaluate (LiteRT, int8)."""
+    from trainer.evaluate import evaluate_folder
+
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        rep = evaluate_folder(bundle, link_folder(clips, Path(tmp)))
+    return ClipScore(rep.n, rep.accuracy, rep.oov_n, rep.oov_false_accept_rate,
+                     {w: pw["accuracy"] for w, pw in rep.per_word.items()})
+
+
+def noise_clips(shared: Path, folder: Path, n: int, seed: int = 0) -> list[Clip]:
+    """n one-second chunks of the held-out noise tails at random levels (-50..-10 dBFS RMS), as `_noise_` clips."""
+    rng = np.random.default_rng(seed)
+    tails = noise_test_audio(shared)
+    out = []
+    for k in range(n):
+        x = tails[k % len(tails)]
+        s = int(rng.integers(0, max(1, x.size - 16000)))
+        c = x[s:s + 16000]
+        rms = float(np.sqrt(np.mean(c ** 2))) + 1e-9
+        c = c * np.float32(10 ** (rng.uniform(-50, -10) / 20) / rms)
+        p = folder / f"noise{k}_x_{k}.wav"
+        write_wav_atomic(p, np.clip(c, -1, 1), 16000, overwrite=True)
+        out.append(("_noise_", p))
+    return out
+
+
+def cross_speaker_quote(models: Path) -> dict | None:
+    """The FSDD leave-one-speaker-out figure the trainer's recipe recorded, if any (manifest metrics or training)."""
+    man = models / "digits" / "manifest.json"
+    if not man.is_file():
+        return None
+    m = json.loads(man.read_text())
+    for section in ("metrics", "training"):
+        for k, v in (m.get(section) or {}).items():
+            if "cross" in k.lower() or "loso" in k.lower():
+                return {"key": f"{section}.{k}", "value": v, "source": str(man)}
+    return None
+
+
+def animals_shots(base: Path, pool: list[Clip], held: list[Clip], work: Path, shots=(1, 3, 5, 10),
+                  repeats: int = 5) -> dict:
+    """Enrol a fresh animals head from k clips a word of `pool` speakers (k in shots, `repeats` random draws) and
+    score it on the `held` speakers: the shipped recipe's SVM-on-embedding head, int8 base CNN embeddings."""
+    from shared.bundle import load_bundle
+    from trainer.enroll import embed_folder, shots_curve
+
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        folder = link_folder([(w, p) for w, p in pool + held], Path(tmp))
+        data = embed_folder(load_bundle(base), folder)
+    held_speakers = {p.name.split("_")[0] for _, p in held}
+    res = shots_curve(data, held_speakers, shots=shots, repeats=repeats, inputs=("embedding",))
+    pool_counts = {w: sum(1 for x, _ in pool if x == w) for w in ANIMALS}
+    return {"accuracy_by_shots": res["embedding"], "test_n": res["test_n"], "repeats": repeats,
+            "pool_per_word": pool_counts}
+
+
+def peer_clips(clips: list[Clip], words: list[str]) -> dict:
+    """pocketsphinx (one word from `words` per clip) on the same clips: accuracy and CPU per audio second."""
+    from bench.peer import Pocketsphinx
+    from shared.audio import read_audio
+
+    ps = Pocketsphinx(words)
+    ok = 0
+    for w, p in clips:
+        got = ps.recognise(read_audio(p))
+        ok += got[:1] == [w]
+    return {"n": len(clips), "accuracy": round(ok / max(1, len(clips)), 4),
+            "cpu_per_audio_s": round(ps.cpu_per_audio_second, 5)}
+
+
+__all__ = ["ClipScore", "evaluate_clips", "noise_clips", "cross_speaker_quote", "animals_shots", "peer_clips",
+           "DIGITS"]
