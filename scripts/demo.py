@@ -30,6 +30,16 @@ def _free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
+def _edits(ref: list[str], hyp: list[str]) -> int:
+    """Word-level edit distance."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row = row, [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (r != h))
+    return row[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="wordstamp demo: daemon + subscriber over a bundled recording")
     ap.add_argument("--fast", action="store_true", help="read the recording as fast as possible")
@@ -92,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     truth = Path(args.input).with_suffix(".json")
     if truth.is_file():
         said = json.loads(truth.read_text())["words"]
-        hits = sum(a == b for a, b in zip(said, heard))
         print(f"demo: said  {' '.join(said)}\ndemo: heard {' '.join(heard)}\n"
-              f"demo: {hits}/{len(said)} words in place", flush=True)
+              f"demo: {_edits(said, heard)} word errors (substitutions + deletions + insertions) in {len(said)} words",
+              flush=True)
     return 0
 
 

@@ -238,3 +238,17 @@ def test_listen_prints_events_as_lines_and_json(plumbing_models, tmp_path):
     assert len(text) == len(js) == 3
     assert all(" word " in line and " animals " in line for line in text)
     assert [json.loads(line)["seq"] for line in js] == [1, 2, 3]
+
+
+def test_demo_script_prints_word_events_and_exits_0(plumbing_models):
+    import subprocess
+    import sys
+
+    from tests.daemon_support import REPO
+
+    models = sum((["--model", m] for m in plumbing_models), [])
+    r = subprocess.run([sys.executable, "-m", "scripts.demo", "--fast", *models], cwd=REPO, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sum(" word " in line for line in r.stdout.splitlines()) == 9
+    assert "demo: said  three cat seven dog one bird nine fox five" in r.stdout
