@@ -250,5 +250,5 @@ def test_demo_script_prints_word_events_and_exits_0(plumbing_models):
     r = subprocess.run([sys.executable, "-m", "scripts.demo", "--fast", *models], cwd=REPO, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert sum(" word " in line for line in r.stdout.splitlines()) == 9
+    assert sum(" word   #" in line for line in r.stdout.splitlines()) == 9
     assert "demo: said  three cat seven dog one bird nine fox five" in r.stdout
