@@ -79,3 +79,36 @@ def test_calibrated_threshold_limits_false_accepts():
     probs = np.array([[.9, .05, .05], [.1, .8, .1], [.6, .1, .3], [.1, .2, .7], [.45, .1, .45], [.2, .2, .6]])
     t, cal = calibrate_threshold(probs, labels, words, max_fa=0.0)
     assert 0.6 < t <= 0.8 and cal["val_oov_false_accept"] == 0.0 and cal["val_in_vocab_accuracy"] == 1.0
+
+
+def test_cli_export_evaluate_predict_on_the_trained_run(tiny_run, tmp_path, rng):
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    import wordstamp
+    from tests.conftest import tone_word
+
+    root, run, info = tiny_run
+    wordstamp._register()
+    cli = CliRunner()
+    r = cli.invoke(wordstamp.app, ["export", str(run), "--name", "tones", "--out", str(tmp_path / "tones")])
+    assert r.exit_code == 0, r.output
+    held = tmp_path / "held"
+    for w in WORDS:
+        (held / w).mkdir(parents=True)
+        for f in (root / "tones" / w).glob("spk3_*.wav"):
+            (held / w / f.name).symlink_to(f)
+    r = cli.invoke(wordstamp.app, ["evaluate", str(tmp_path / "tones"), str(held), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["n"] == 24 and d["accuracy"] >= 0.5  # speaker spk3 was never trained on; rejections count as wrong
+    gap = np.zeros(8000, np.float32)
+    rec = np.concatenate([gap, tone_word(rng, 0.35, f0=150 * 1.18), gap, tone_word(rng, 0.45, f0=600 * 1.18), gap])
+    sf.write(tmp_path / "two-words.wav", rec, 16000)
+    r = cli.invoke(wordstamp.app, ["predict", str(tmp_path / "tones"), str(tmp_path / "two-words.wav"),
+                                   "--plot", str(tmp_path / "h.png")])
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.stdout.splitlines() if "two-words.wav" in ln]
+    assert len(lines) == 2 and (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    r = cli.invoke(wordstamp.app, ["predict", str(tmp_path / "tones"), str(tmp_path / "missing.wav")])
+    assert r.exit_code == 1 and "missing.wav" in r.output and "Traceback" not in r.output

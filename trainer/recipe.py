@@ -188,7 +188,7 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     sc, digits = shared / "speech-commands", root / "digits"
     link_fsdd(shared / "fsdd", digits)
     link_sc(sc, digits, DIGITS)
-    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=30, seed=seed)
+    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=12, seed=seed)
     spk = sc_speakers(sc, DIGITS)
     rng = np.random.default_rng(seed)
     test = sorted(rng.choice(spk, size=max(1, round(test_fraction * len(spk))), replace=False).tolist())
@@ -203,3 +203,29 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     link_sc(sc, root / "oov", SC_UNKNOWN_HELDOUT + ["cat", "dog", "bird"], max_per_word=30, seed=seed)
     noise_chunks(shared / "noise", root / "oov" / "_silence_", 120, (0.75, 1.0), seed + 7, prefix="noisetest")
     return {"test_speakers": test, "tts_errors": errors}
+
+
+def prepare_animals(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4, n_espeak: int = 40) -> dict:
+    """Clip folders for the animals head: root/animals (enrolment pool), root/animals-test (unseen speakers and
+    voices), root/animals-neg/_unknown_ (other words and digits, learnt as the head's reject class)."""
+    sc = shared / "speech-commands"
+    rng = np.random.default_rng(seed)
+    pool, test = root / "animals-all", root / "animals-test"
+    link_sc(sc, pool, ["cat"], max_per_word=60, seed=seed)
+    link_sc(sc, pool, ["dog", "bird"])
+    jobs = tts_jobs(ANIMALS, pool, n_espeak=n_espeak + 12, seed=seed + 11, flite_speeds=(0.9, 1.1))
+    errors = run_tts(jobs)
+    spk = sorted({f.name.split("_")[0] for f in pool.glob("*/*.wav")})
+    sc_spk = [s for s in spk if not s.startswith("tts-")]
+    espeak_spk = [s for s in spk if s.startswith("tts-espeak-")]
+    held = set(rng.choice(sc_spk, size=round(test_fraction * len(sc_spk)), replace=False).tolist())
+    held |= set(rng.choice(espeak_spk, size=min(12, len(espeak_spk) // 3), replace=False).tolist())
+    for f in sorted(pool.glob("*/*.wav")):
+        dst = (test if f.name.split("_")[0] in held else root / "animals") / f.parent.name / f.name
+        _link(f.resolve(), dst)
+    neg = root / "animals-neg"
+    link_sc(sc, neg, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=8, seed=seed)
+    digits = sorted((root / "digits").glob("[a-z]*/*.wav"))
+    for k in rng.choice(len(digits), size=min(150, len(digits)), replace=False):
+        _link(digits[int(k)].resolve(), neg / "_unknown_" / digits[int(k)].name)
+    return {"test_speakers": sorted(held), "tts_errors": errors}

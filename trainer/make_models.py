@@ -1,0 +1,119 @@
+"""`make models`: the whole recipe for models/digits and models/animals, with every figure measured on the way.
+
+    python -m trainer.make_models ../shared/data [--work data/recipe] [--epochs 15] [--copies 2]
+
+Steps: clip folders (FSDD, Speech Commands, TTS, noise) -> data/digits.npz -> train -> int8 bundle -> evaluate on
+held-out Speech Commands speakers and on never-trained words/noise -> animals head (+ accuracy vs shots) ->
+models/RESULTS.json. Timings are recorded too (the recipe's budget is 10 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from shared.audio import atomic_write_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("shared", type=Path)
+    ap.add_argument("--work", type=Path, default=REPO / "data" / "recipe")
+    ap.add_argument("--models", type=Path, default=REPO / "models")
+    ap.add_argument("--runs", type=Path, default=REPO / "runs")
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--copies", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
+    a = ap.parse_args(argv)
+    if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
+        print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
+        return 1
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from trainer.dataset import build_dataset
+    from trainer.enroll import embed_folder, enroll_folder, shots_curve
+    from trainer.evaluate import confusion_png, evaluate_folder
+    from trainer.export import export_run
+    from trainer.nets import NetConfig
+    from trainer.recipe import prepare_animals, prepare_digits
+    from trainer.train import TrainConfig, train
+
+    t0 = time.time()
+    times: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        times[name] = round(time.time() - t0 - sum(times.values()), 1)
+        print(f"[{time.time() - t0:6.0f} s] {name} done", flush=True)
+
+    if a.fresh and a.work.exists():
+        shutil.rmtree(a.work)
+    a.work.mkdir(parents=True, exist_ok=True)
+    info = prepare_digits(a.shared, a.work, seed=a.seed)
+    npz = a.work / "digits.npz"
+    rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
+    lap("digits data")
+    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, seed=a.seed, noise_dir=str(a.shared / "noise"),
+                      net=NetConfig(arch="dscnn"))
+    run = a.runs / "digits"
+    train([npz], run, cfg)
+    lap("digits training")
+    digits = export_run(run, "digits", a.models / "digits",
+                        description="spoken digits zero..nine with _unknown_ and _silence_; DS-CNN, int8")
+    sc = evaluate_folder(digits.path, a.work / "sc-test")
+    oov = evaluate_folder(digits.path, a.work / "oov")
+    confusion_png(sc, run / "confusion-sc-test.png")
+    results = {"digits": {"bundle": str(digits.path), "bytes": digits.manifest.metrics["model_bytes"],
+                          "params": digits.manifest.metrics.get("params"),
+                          "threshold": digits.manifest.threshold,
+                          "float_vs_int8": {k: digits.manifest.metrics.get(k) for k in
+                                            ("float_accuracy", "int8_accuracy", "int8_minus_float_points",
+                                             "quantisation_n", "quantisation_split")},
+                          "sc_heldout_speakers": {"accuracy": round(sc.accuracy, 4), "n": sc.n,
+                                                  "per_word": sc.per_word},
+                          "oov": {"false_accept_rate": round(oov.oov_false_accept_rate, 4), "n": oov.oov_n,
+                                  "per_folder": oov.oov_per_folder},
+                          "dataset": {"clips": rep.n, "per_word": rep.per_word, "speakers": rep.speakers}}}
+    lap("digits export + evaluation")
+    an = prepare_animals(a.shared, a.work, seed=a.seed)
+    base = digits
+    pool = embed_folder(base, a.work / "animals")
+    test = embed_folder(base, a.work / "animals-test")
+    neg = embed_folder(base, a.work / "animals-neg")
+    import numpy as np
+
+    both = type(pool)(np.concatenate([pool.emb, test.emb]), np.concatenate([pool.probs, test.probs]),
+                      np.concatenate([pool.words, test.words]), np.concatenate([pool.speakers, test.speakers]),
+                      pool.files + test.files)
+    curve = shots_curve(both, set(an["test_speakers"]), shots=(1, 3, 5, 10), repeats=5, seed=a.seed, negatives=neg)
+    kind = "embedding" if curve["embedding"]["10"] >= curve["probs"]["10"] else "probs"
+    animals = enroll_folder("animals", a.work / "animals", base.path, a.models / "animals",
+                            negatives=a.work / "animals-neg", input=kind,
+                            metrics={"accuracy_vs_shots_unseen_speakers": curve, "input_chosen": kind})
+    at = evaluate_folder(animals.path, a.work / "animals-test")
+    ao = evaluate_folder(animals.path, a.work / "oov")
+    results["animals"] = {"bundle": str(animals.path), "input": kind, "accuracy_vs_shots": curve,
+                          "full_pool_unseen_speakers": {"accuracy": round(at.accuracy, 4), "n": at.n,
+                                                        "per_word": at.per_word},
+                          "oov": {"false_accept_rate": round(ao.oov_false_accept_rate, 4), "n": ao.oov_n}}
+    lap("animals head")
+    attribution = (a.models / "digits" / "ATTRIBUTION").read_text()
+    atomic_write_bytes(a.models / "ATTRIBUTION", attribution.encode())
+    results["seconds"] = times | {"total": round(time.time() - t0, 1)}
+    atomic_write_bytes(a.models / "RESULTS.json", (json.dumps(results, indent=1) + "\n").encode())
+    print(json.dumps({"digits_sc_heldout": results["digits"]["sc_heldout_speakers"]["accuracy"],
+                      "digits_oov_fa": results["digits"]["oov"]["false_accept_rate"],
+                      "int8": results["digits"]["float_vs_int8"], "animals_shots": curve,
+                      "seconds": results["seconds"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
