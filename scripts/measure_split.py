@@ -247,7 +247,8 @@ def measure(methods: dict[str, Splitter], conditions: list[Condition], n: int, s
     cpu: dict[str, list[float]] = {m: [] for m in methods}
     for cond in conditions:
         for m in methods:
-            results[m][cond.name] = {"pass": 0, "count": 0, "wrong": 0, "silent": 0, "flagged": 0, "flagged_pass": 0, "n": 0}
+            keys = ("pass", "count", "wrong", "silent", "flagged", "flagged_pass", "n")
+            results[m][cond.name] = dict.fromkeys(keys, 0)
         for x, spans in sentences(cond, n, seed, corpus, fe):
             for m, fn in methods.items():
                 t0 = time.process_time()
@@ -271,14 +272,14 @@ def measure(methods: dict[str, Splitter], conditions: list[Condition], n: int, s
         row = f"{cond.name:26s}"
         for m in names:
             r = results[m][cond.name]
-            row += f" | {r['pass']:>4d}/{r['n']:<3d} {100 * r['pass'] / r['n']:4.0f}% {r['wrong']:>5d} {r['silent']:>6d} {r['flagged']:>4d}"
+            row += _cells(r)
             for k in tot[m]:
                 tot[m][k] += r[k]
         print(row, file=out)
     row = f"{'all':26s}"
     for m in names:
         t = tot[m]
-        row += f" | {t['pass']:>4d}/{t['n']:<3d} {100 * t['pass'] / t['n']:4.0f}% {t['wrong']:>5d} {t['silent']:>6d} {t['flagged']:>4d}"
+        row += _cells(t)
     print(row, file=out)
     for m in names:
         if cpu[m]:
@@ -286,6 +287,11 @@ def measure(methods: dict[str, Splitter], conditions: list[Condition], n: int, s
             print(f"{m}: CPU per 10-word recording (features + split) mean {c.mean() * 1000:.0f} ms, "
                   f"max {c.max() * 1000:.0f} ms", file=out)
     return results
+
+
+def _cells(r: dict) -> str:
+    return (f" | {r['pass']:>4d}/{r['n']:<3d} {100 * r['pass'] / r['n']:4.0f}% {r['wrong']:>5d} {r['silent']:>6d}"
+            f" {r['flagged']:>4d}")
 
 
 def main(argv=None) -> None:
