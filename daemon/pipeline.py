@@ -15,6 +15,7 @@ import numpy as np
 
 from shared.events import Alternative, Event, ModelRef, RejectEvent, VadEvent, WordEvent
 from shared.features import Frontend, FrontendConfig, make_stamp
+from shared.bundle import SPECIAL_LABELS
 from shared.runtime import Decision
 from shared.segment import Segment, SegmenterConfig, StreamSegmenter, segment_mel
 
@@ -188,7 +189,9 @@ class Pipeline:
         self.rejects += 1
         if not self.opts.reject:
             return []
-        best = max(decisions, key=lambda d: d.confidence)
+        # The most informative rejection: the most confident real word if any model proposed one, else the top.
+        words = [d for d in decisions if d.label not in SPECIAL_LABELS]
+        best = max(words or decisions, key=lambda d: d.confidence)
         return [self._new(RejectEvent(label=best.label, confidence=round(best.confidence, 4),
                                       model=ModelRef(best.model, best.model_hash), alternatives=_alts(best),
                                       start=start, end=end, latency_ms=latency))]

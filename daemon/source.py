@@ -104,7 +104,11 @@ class MicSource(Source):
         try:
             info = sd.query_devices(dev, "input")
         except Exception as exc:  # sounddevice raises ValueError / PortAudioError with multi-line text
-            raise SourceError(f"microphone {device or '(default)'}: {str(exc).splitlines()[0]}") from None
+            if dev is None:
+                raise SourceError("no default microphone (no sound card or PulseAudio?); list the devices with "
+                                  "`python -m sounddevice`, or read a file with --input") from None
+            raise SourceError(f"microphone {device}: {str(exc).splitlines()[0]} "
+                              "(list the devices with `python -m sounddevice`)") from None
         self.name = str(info["name"])
         self.realtime = True
         self.rate = int(rate) if rate else SAMPLE_RATE

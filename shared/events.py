@@ -145,11 +145,12 @@ class RejectEvent(Event):
     topic: ClassVar[str] = "reject"
 
     label: str = ""
-    """The best model's top label, possibly `_unknown_` or `_silence_`."""
+    """The most confident word any model proposed (below its threshold); `_unknown_`/`_silence_` only if every
+    model's top label was one of those."""
     confidence: float = 0.0
     """That label's probability, 0..1 (below the model's threshold, or a special label)."""
     model: ModelRef = field(default_factory=lambda: ModelRef("", ""))
-    """The bundle with the most confident (rejected) top label."""
+    """The bundle that proposed `label`."""
     alternatives: list[Alternative] = field(default_factory=list)
     """That model's top-k labels with scores, best first."""
     start: float = 0.0

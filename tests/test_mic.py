@@ -14,7 +14,8 @@ import pytest
 from daemon.config import build_config
 from daemon.replay import replay_events
 from shared.audio import read_audio, write_wav_atomic
-from tests.daemon_support import FIXTURES, Collector, endpoint, plumbing_models, run_daemon_inprocess  # noqa: F401
+from tests.daemon_support import (FIXTURES, REAL_MODELS, Collector, endpoint, plumbing_models,  # noqa: F401
+                                  run_daemon_inprocess)
 
 pytestmark = pytest.mark.mic
 
@@ -45,15 +46,17 @@ def test_microphone_events_equal_replay_events(virtual_mic, plumbing_models, tmp
     clip = tmp_path / "mic.wav"
     x = read_audio(FIXTURES / "digits_ked.wav")[:int((seconds or 60) * 16000)]
     write_wav_atomic(clip, np.concatenate([np.zeros(16000, np.float32), x, np.zeros(8000, np.float32)]))
+    real = all((m / "manifest.json").is_file() for m in REAL_MODELS)
+    models = [str(m) for m in REAL_MODELS] if real else plumbing_models  # the shipped models make words differ
     pub = endpoint()
     sub = Collector(pub, topics=("word", "reject"))
-    cfg = build_config(model=plumbing_models, pub=pub, control="", reject=True, source_id="mic", status_interval=1.0,
+    cfg = build_config(model=models, pub=pub, control="", reject=True, source_id="mic", status_interval=1.0,
                        device_rate=rate)
     d, t = run_daemon_inprocess(cfg)
     try:
         assert d.source.rate == (rate or 16000)
         subprocess.run(["paplay", "--device=ws_sink", str(clip)], check=True, timeout=60)
-        words_expected = [e for e in replay_events(clip, plumbing_models, reject=True, source_id="mic")
+        words_expected = [e for e in replay_events(clip, models, reject=True, source_id="mic")
                           if e.topic in ("word", "reject")]
         import time
 
@@ -68,15 +71,20 @@ def test_microphone_events_equal_replay_events(virtual_mic, plumbing_models, tmp
     assert not t.is_alive() and d.exit_code == 0
     assert d.source.ring.overflows == 0
     expected = [json.loads(e.to_json()) for e in words_expected]
-    key = lambda e: (e["type"], e.get("word") or e.get("label"), e["model"]["name"])  # noqa: E731
+    if rate:  # resampled twice (16 -> 44.1 kHz in PulseAudio, back here): not bit-exact, so a rejection's
+        # best guess may change; what was accepted, and where, may not.
+        key = lambda e: (e["type"], e.get("word"))  # noqa: E731
+    else:  # bit-exact audio, only the frame phase differs
+        key = lambda e: (e["type"], e.get("word") or e.get("label"), e["model"]["name"])  # noqa: E731
     assert [key(e) for e in heard] == [key(e) for e in expected]
     shift = np.median([h["start"] - e["start"] for h, e in zip(heard, expected)])
     for h, e in zip(heard, expected):
         assert abs((h["start"] - e["start"]) - shift) <= 0.03  # same place, up to the stream's unknown start
         assert abs((h["end"] - h["start"]) - (e["end"] - e["start"])) <= 0.03
-        assert h["confidence"] == pytest.approx(e["confidence"], abs=tol)
+        if h["type"] == "word" or not rate:
+            assert h["confidence"] == pytest.approx(e["confidence"], abs=tol)
     lat = [h["latency_ms"] for h in heard]
-    print(f"mic at {rate or 16000} Hz: {len(heard)} events equal to replay's; start shift {shift * 1000:.0f} ms; "
+    print(f"mic at {rate or 16000} Hz, {'shipped' if real else 'plumbing'} models: {len(heard)} events equal to replay's; start shift {shift * 1000:.0f} ms; "
           f"latency median {np.median(lat):.0f} ms, max {max(lat):.0f} ms")
 
 

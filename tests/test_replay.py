@@ -13,8 +13,7 @@ from daemon.pipeline import Pipeline, PipelineOptions
 from daemon.replay import replay_events
 from shared.audio import read_audio
 from shared.runtime import Recognizer
-from tests.daemon_support import (FIXTURES, REAL_MODELS, REPO, needs_real_models, plumbing_models,  # noqa: F401
-                                  strip_wall)
+from tests.daemon_support import FIXTURES, REAL_MODELS, REPO, plumbing_models, strip_wall  # noqa: F401
 
 DIGIT_FIXTURES = ["digits_ked", "digits_rms", "digits_scotland", "digits_scotland_f"]
 
@@ -60,13 +59,14 @@ def _wer(ref: list[str], hyp: list[str]) -> int:
     return int(d[-1])
 
 
-@needs_real_models
 @pytest.mark.parametrize("name", DIGIT_FIXTURES + ["demo"])
 def test_golden_word_sequences(name):
     """Held-out TTS voices: the word sequence heard should be close to what was said (loose bound, figure printed)."""
+    needed = REAL_MODELS if name == "demo" else REAL_MODELS[:1]
+    if not all((m / "manifest.json").is_file() for m in needed):
+        pytest.skip(f"needs the shipped model(s) {', '.join(m.name for m in needed)} in models/ (not built yet)")
     expected = json.loads((FIXTURES / f"{name}.json").read_text())["words"]
-    got = [e.word for e in replay_events(FIXTURES / f"{name}.wav", [str(m) for m in REAL_MODELS])
-           if e.topic == "word"]
+    got = [e.word for e in replay_events(FIXTURES / f"{name}.wav", [str(m) for m in needed]) if e.topic == "word"]
     errors = _wer(expected, got)
     print(f"{name}: said {' '.join(expected)} | heard {' '.join(got)} | {errors} errors / {len(expected)} words")
     assert errors <= len(expected) // 2
