@@ -86,7 +86,7 @@ class ControlServer:
         poller.register(self.sock, zmq.POLLIN)
         while not self._stop.is_set():
             try:
-                if not dict(poller.poll(100)):
+                if not dict(poller.poll(50)):
                     continue
                 frames = self.sock.recv_multipart()
                 reply = self.answer(frames)
