@@ -112,3 +112,26 @@ def test_cli_export_evaluate_predict_on_the_trained_run(tiny_run, tmp_path, rng)
     assert len(lines) == 2 and (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     r = cli.invoke(wordstamp.app, ["predict", str(tmp_path / "tones"), str(tmp_path / "missing.wav")])
     assert r.exit_code == 1 and "missing.wav" in r.output and "Traceback" not in r.output
+
+
+def test_fine_unknown_words_fold_back_into_unknown():
+    from trainer.nets import NetConfig, build_merged
+    from trainer.train import Pooled
+
+    words = ["one", "two", "_unknown_", "_silence_"]
+    sources = ["d/one/a_one_0.wav", "d/_unknown_/a_tree_0.wav", "d/_unknown_/b_tree_1.wav", "d/_unknown_/c_wow_0.wav",
+               "d/_silence_/noise-x_0_0.wav"]
+    labels = np.array([0, 2, 2, 2, 3])
+    p = Pooled(np.zeros((5, 98, 40), np.float32), labels, words, np.array(list("abcde")), np.array(["train"] * 5),
+               [], None, None, np.array(sources))
+    fine, fine_words = p.fine(min_clips=2)
+    assert fine_words == words + ["_unknown_:tree"]  # 'wow' has too few clips: stays plain _unknown_
+    assert fine.tolist() == [0, 4, 4, 2, 3]
+    merge = np.zeros((5, 4), np.float32)
+    for i, w in enumerate(fine_words):
+        merge[i, words.index(w.split(":")[0])] = 1
+    train_m, serve_m = build_merged((98, 40), merge, NetConfig(width=8, blocks=1, embedding_dim=8))
+    x = np.random.default_rng(0).normal(size=(3, 98, 40)).astype(np.float32)
+    fine_p = train_m.predict(x, verbose=0)[1]
+    served = serve_m.predict(x, verbose=0)[1]
+    assert served.shape == (3, 4) and np.allclose(served, fine_p @ merge, atol=1e-5)

@@ -180,7 +180,8 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
 
 
 def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: str = "embedding",
-                  threshold: float = -0.3, c: float = 1.0, metrics: dict | None = None) -> Bundle:
+                  threshold: float = -0.3, c: float = 1.0, metrics: dict | None = None,
+                  attribution: str | None = None) -> Bundle:
     """Embed `folder` (and `negatives` as _unknown_) with the base bundle, fit the head, write the head bundle."""
     from shared.bundle import UNKNOWN, load_bundle
 
@@ -200,4 +201,11 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     training = {"folder": str(folder), "negatives": str(negatives) if negatives else None, "per_word": counts,
                 "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input}}
     return write_head_bundle(out, name, base, head, training=training, metrics=m,
-                             description=f"linear SVM on {base.name}'s {input}")
+                             description=f"linear SVM on {base.name}'s {input}",
+                             attribution=attribution or _base_attribution(base))
+
+
+def _base_attribution(base: Bundle) -> str | None:
+    """A head inherits its base's data credits (its own clips' credits are the enroller's to add)."""
+    f = base.file("ATTRIBUTION")
+    return f.read_text() if f.is_file() else None

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=REPO / "data" / "recipe")
     ap.add_argument("--models", type=Path, default=REPO / "models")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--copies", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")

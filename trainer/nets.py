@@ -24,13 +24,30 @@ class NetConfig:
 
 
 def build_net(input_shape: tuple[int, int], n_classes: int, cfg: NetConfig | None = None):
-    """A compiled-free Keras model: stamp (frames, mels) -> [embedding (E,), probs (C,)]."""
+    """An uncompiled Keras model: stamp (frames, mels) -> [embedding (E,), probs (C,)]."""
     cfg = cfg or NetConfig()
     if cfg.arch == "baseline":
         return _baseline(input_shape, n_classes, cfg)
     if cfg.arch == "dscnn":
         return _dscnn(input_shape, n_classes, cfg)
     raise ValueError(f"unknown architecture {cfg.arch!r} (choose from {', '.join(ARCHS)})")
+
+
+def build_merged(input_shape: tuple[int, int], merge, cfg: NetConfig | None = None):
+    """(train model, serve model) for fine classes folded into coarse ones by the 0/1 matrix `merge` (fine x coarse).
+
+    Training on fine classes (every "unknown" word its own class) gives the embedding more to describe and the
+    unknown words sharper boundaries; serving sums the fine probabilities into the vocabulary's (a fixed Dense layer).
+    """
+    import keras
+    from keras import layers
+
+    fine = build_net(input_shape, merge.shape[0], cfg)
+    emb, fine_probs = fine.outputs
+    fold = layers.Dense(merge.shape[1], use_bias=False, trainable=False, name="probs_merged")
+    probs = fold(fine_probs)
+    fold.set_weights([merge.astype("float32")])
+    return fine, keras.Model(fine.inputs, [emb, probs], name=f"{fine.name}_merged")
 
 
 def _baseline(input_shape, n_classes, cfg):

@@ -118,20 +118,21 @@ def _link(src: Path, dst: Path) -> None:
         os.symlink(os.path.abspath(src), dst)
 
 
-def link_fsdd(fsdd: Path, root: Path, speakers: list[str] | None = None) -> int:
-    """FSDD `{digit}_{speaker}_{i}.wav` -> root/<digit word>/{speaker}_{digit}_{i}.wav."""
+def link_fsdd(fsdd: Path, root: Path, speakers: list[str] | None = None, takes: int = 50) -> int:
+    """FSDD `{digit}_{speaker}_{i}.wav` (takes i < `takes` only) -> root/<digit word>/{speaker}_{digit}_{i}.wav."""
     n = 0
     for f in sorted(fsdd.glob("*.wav")):
         d, spk, i = f.stem.split("_")
-        if speakers is None or spk in speakers:
+        if (speakers is None or spk in speakers) and int(i) < takes:
             _link(f, root / DIGITS[int(d)] / f"{spk}_{d}_{i}.wav")
             n += 1
     return n
 
 
 def link_sc(sc: Path, root: Path, words: list[str], label: str | None = None, max_per_word: int = 10_000,
-            seed: int = 0) -> int:
-    """Speech Commands `<word>/HASH_nohash_N.wav` -> root/<word or label>/HASH_<word>_N.wav (at most max_per_word)."""
+            seed: int = 0, repeat: int = 1) -> int:
+    """Speech Commands `<word>/HASH_nohash_N.wav` -> root/<word or label>/HASH_<word>_N.wav (at most max_per_word);
+    `repeat` > 1 links each clip that many times (oversampling: augmentation makes every copy different)."""
     rng = np.random.default_rng(seed)
     n = 0
     for w in words:
@@ -140,8 +141,9 @@ def link_sc(sc: Path, root: Path, words: list[str], label: str | None = None, ma
             files = [files[i] for i in sorted(rng.choice(len(files), max_per_word, replace=False))]
         for f in files:
             h, _, i = f.stem.split("_")
-            _link(f, root / (label or w) / f"{h}_{w}_{i}.wav")
-            n += 1
+            for r in range(repeat):
+                _link(f, root / (label or w) / (f"{h}_{w}_{i}.wav" if r == 0 else f"{h}_{w}_{i}r{r}.wav"))
+                n += 1
     return n
 
 
@@ -177,7 +179,7 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 
 
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
-                   n_espeak: int = 150) -> dict:
+                   n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -186,8 +188,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     each noise file (as _silence_).
     """
     sc, digits = shared / "speech-commands", root / "digits"
-    link_fsdd(shared / "fsdd", digits)
-    link_sc(sc, digits, DIGITS)
+    link_fsdd(shared / "fsdd", digits, takes=fsdd_takes)  # 50 takes of 6 voices are near-duplicates: half suffice
+    link_sc(sc, digits, DIGITS, repeat=sc_repeat)  # the few real, varied voices count more
     link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=12, seed=seed)
     spk = sc_speakers(sc, DIGITS)
     rng = np.random.default_rng(seed)
@@ -198,7 +200,7 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     errors = run_tts(jobs)
     noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
     for f in sorted(digits.glob("*/*.wav")):  # held-out SC speakers' digits also make the sc-test folder
-        if f.name.split("_")[0] in test and f.parent.name in DIGITS:
+        if f.name.split("_")[0] in test and f.parent.name in DIGITS and "r" not in f.stem.split("_")[-1]:
             _link(f.resolve(), root / "sc-test" / f.parent.name / f.name)
     link_sc(sc, root / "oov", SC_UNKNOWN_HELDOUT + ["cat", "dog", "bird"], max_per_word=30, seed=seed)
     noise_chunks(shared / "noise", root / "oov" / "_silence_", 120, (0.75, 1.0), seed + 7, prefix="noisetest")

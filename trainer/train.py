@@ -39,7 +39,9 @@ class TrainConfig:
     noise_dir: str | None = str(DEFAULT_NOISE_DIR)
     net: NetConfig = field(default_factory=NetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    max_oov_false_accept: float = 0.02  # threshold calibration target on validation OOV clips
+    max_oov_false_accept: float = 0.02
+    fine_unknown: bool = True  # train every _unknown_ word as its own class, folded into _unknown_ for serving
+    fine_min_clips: int = 10  # words with fewer clips stay plain _unknown_  # threshold calibration target on validation OOV clips
 
 
 @dataclass
@@ -54,6 +56,24 @@ class Pooled:
     clips: list[np.ndarray]
     frontend: object
     segmenter: object
+    sources: np.ndarray | None = None
+
+    def fine(self, min_clips: int) -> tuple[np.ndarray, list[str]]:
+        """Fine labels: _unknown_ clips get their own word (the file name's second field) as a class of its own."""
+        if UNKNOWN not in self.words or self.sources is None:
+            return self.labels, list(self.words)
+        unk = self.words.index(UNKNOWN)
+        names = np.array([Path(str(s)).stem.split("_")[1] if Path(str(s)).stem.count("_") >= 2 else ""
+                          for s in self.sources])
+        is_unk = self.labels == unk
+        uniq, counts = np.unique(names[is_unk], return_counts=True)
+        aux = [f"_unknown_:{w}" for w, c in zip(uniq, counts) if w and c >= min_clips]
+        fine_words = list(self.words) + aux
+        index = {w: i for i, w in enumerate(fine_words)}
+        fine = self.labels.copy()
+        for i in np.flatnonzero(is_unk):
+            fine[i] = index.get(f"_unknown_:{names[i]}", unk)
+        return fine, fine_words
 
 
 def pool_datasets(datasets: list[Dataset]) -> Pooled:
@@ -69,7 +89,7 @@ def pool_datasets(datasets: list[Dataset]) -> Pooled:
     return Pooled(np.concatenate([d.stamps for d in datasets]), labels, words,
                   np.concatenate([d.speakers.astype(str) for d in datasets]),
                   np.concatenate([d.split.astype(str) for d in datasets]), clips, datasets[0].frontend,
-                  datasets[0].segmenter)
+                  datasets[0].segmenter, np.concatenate([d.sources.astype(str) for d in datasets]))
 
 
 def calibrate_threshold(probs: np.ndarray, labels: np.ndarray, words: list[str], max_fa: float,
@@ -154,9 +174,13 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
     aug_x, src = _augment(data, tr_idx, cfg, noises)
     x_tr = np.concatenate([data.stamps[tr_idx], aug_x])
-    y_tr = np.concatenate([data.labels[tr_idx], data.labels[tr_idx][src]])
-    log(f"augmented to {x_tr.shape[0]} stamps in {time.time() - t0:.0f} s")
-    model, history = _fit(x_tr, y_tr, data.stamps[val_idx], data.labels[val_idx], len(data.words), cfg, rng, log)
+    fine, fine_words = data.fine(cfg.fine_min_clips) if cfg.fine_unknown else (data.labels, list(data.words))
+    y_tr = np.concatenate([fine[tr_idx], fine[tr_idx][src]])
+    merge = np.zeros((len(fine_words), len(data.words)), np.float32)
+    for i, w in enumerate(fine_words):
+        merge[i, data.words.index(w.split(":")[0])] = 1.0
+    log(f"augmented to {x_tr.shape[0]} stamps in {time.time() - t0:.0f} s; {len(fine_words)} training classes")
+    model, history = _fit(x_tr, y_tr, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
     return model, history, tr_idx, val_idx, val_spk
 
 
@@ -195,17 +219,23 @@ def _augment(data: Pooled, idx: np.ndarray, cfg: TrainConfig, noises: list[np.nd
                             progress=lambda n: bar.advance(task, n))
 
 
-def _fit(x_tr, y_tr, x_val, y_val, n_classes, cfg: TrainConfig, rng, log):
-    """Keras training with fresh SpecAugment masks every epoch and early stopping on validation accuracy."""
+def _fit(x_tr, y_tr, x_val, y_val, merge: np.ndarray, cfg: TrainConfig, rng, log):
+    """Keras training on fine labels with fresh SpecAugment masks every epoch; early stopping on the validation
+    speakers' accuracy over the served (coarse) vocabulary. Returns the serving model and the history."""
     import keras
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from trainer.nets import build_net
+    from trainer.nets import build_merged, build_net
 
     keras.utils.set_random_seed(cfg.seed)
-    model = build_net(x_tr.shape[1:], n_classes, cfg.net)
-    counts = np.bincount(y_tr, minlength=n_classes).astype(np.float64)
-    weights = counts.sum() / (n_classes * np.maximum(counts, 1))
+    n_fine, n_classes = merge.shape
+    if n_fine == n_classes:
+        model = serve = build_net(x_tr.shape[1:], n_classes, cfg.net)
+    else:
+        model, serve = build_merged(x_tr.shape[1:], merge, cfg.net)
+    coarse = merge.argmax(1)
+    counts = np.bincount(coarse[y_tr], minlength=n_classes).astype(np.float64)
+    weights = counts.sum() / (n_classes * np.maximum(counts, 1))  # balance the served classes
     steps = int(np.ceil(x_tr.shape[0] / cfg.batch)) * cfg.epochs
     sched = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(sched),
@@ -213,7 +243,6 @@ def _fit(x_tr, y_tr, x_val, y_val, n_classes, cfg: TrainConfig, rng, log):
                   metrics=[None, ["accuracy"]])
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     best, best_w, wait = -1.0, None, 0
-    y_val_1h = keras.utils.to_categorical(y_val, n_classes)
     cols = [TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             TextColumn("{task.fields[info]}")]
     with Progress(*cols, transient=False) as bar:
@@ -221,14 +250,14 @@ def _fit(x_tr, y_tr, x_val, y_val, n_classes, cfg: TrainConfig, rng, log):
         for epoch in range(cfg.epochs):
             perm = rng.permutation(x_tr.shape[0])
             xe = spec_augment(x_tr[perm], rng, cfg.augment)
-            ye = keras.utils.to_categorical(y_tr[perm], n_classes)
-            sw = weights[y_tr[perm]]
+            ye = keras.utils.to_categorical(y_tr[perm], n_fine)
+            sw = weights[coarse[y_tr[perm]]]
             h = model.fit(xe, [np.zeros((xe.shape[0], cfg.net.embedding_dim), np.float32), ye], sample_weight=sw,
                           batch_size=cfg.batch, epochs=1, verbose=0)
-            ev = model.evaluate(x_val, [np.zeros((x_val.shape[0], cfg.net.embedding_dim), np.float32), y_val_1h],
-                                batch_size=256, verbose=0, return_dict=True)
+            pv = serve.predict(x_val, batch_size=256, verbose=0)[1]
             hist = {"loss": h.history["loss"][-1], "accuracy": _pick(h.history, "accuracy"),
-                    "val_loss": ev["loss"], "val_accuracy": _pick(ev, "accuracy")}
+                    "val_loss": float(-np.mean(np.log(np.clip(pv[np.arange(len(y_val)), y_val], 1e-7, 1)))),
+                    "val_accuracy": float(np.mean(pv.argmax(1) == y_val))}
             for k, v in hist.items():
                 history[k].append(float(v))
             bar.update(task, advance=1, epoch=epoch + 1,
@@ -237,15 +266,15 @@ def _fit(x_tr, y_tr, x_val, y_val, n_classes, cfg: TrainConfig, rng, log):
                 log(f"epoch {epoch + 1}: loss {hist['loss']:.3f} acc {hist['accuracy']:.3f} "
                     f"val_loss {hist['val_loss']:.3f} val_acc {hist['val_accuracy']:.3f}")
             if hist["val_accuracy"] > best + 1e-4:
-                best, best_w, wait = hist["val_accuracy"], model.get_weights(), 0
+                best, best_w, wait = hist["val_accuracy"], serve.get_weights(), 0
             else:
                 wait += 1
                 if wait >= cfg.patience:
                     log(f"early stop after epoch {epoch + 1} (best val acc {best:.3f})")
                     break
     if best_w is not None:
-        model.set_weights(best_w)
-    return model, history
+        serve.set_weights(best_w)
+    return serve, history
 
 
 def _pick(d: dict, name: str) -> float:
