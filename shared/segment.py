@@ -56,6 +56,18 @@ class Segment:
         return self.start * hop, self.end * hop + (fcfg.win_length - fcfg.hop_length) / fcfg.sample_rate
 
 
+SETTLE = 3  # frames: a 25 ms window spans 2.5 hops, so 3 frames from digital silence a frame is all sound
+
+
+def settled_frames(energy_db: np.ndarray, abs_floor_db: float) -> np.ndarray:
+    """Mask of frames that are live (not digital silence) with SETTLE live frames either side."""
+    dead = np.asarray(energy_db) <= abs_floor_db + 1.0
+    if not dead.any():
+        return ~dead
+    near = np.convolve(dead.astype(np.int32), np.ones(2 * SETTLE + 1, np.int32), mode="same") > 0
+    return ~near
+
+
 class _WebrtcDecider:
     """webrtcvad decisions, one per hop of audio (the frame grid's hop is 10 ms, a size webrtcvad accepts)."""
 
@@ -97,6 +109,7 @@ class StreamSegmenter:
             raise ValueError(f"vad must be 'energy' or 'webrtc', not {c.vad!r}")
         self._decisions: deque[bool] = deque()
         self._mins: deque[tuple[int, float]] = deque()  # monotonic queue for the running minimum
+        self._recent: deque[tuple[int, float, bool]] = deque(maxlen=2 * SETTLE + 1)
         self._primed = initial_floor_db
         self.t = 0  # index of the next frame
         self.in_word = False
@@ -132,13 +145,24 @@ class StreamSegmenter:
         return self.in_word
 
     def _update_floor(self, e: float) -> None:
-        e = max(e, self.cfg.abs_floor_db)
-        while self._mins and self._mins[-1][1] >= e:
-            self._mins.pop()
-        self._mins.append((self.t, e))
-        while self._mins[0][0] <= self.t - self.window:
+        # Digital silence (exact zeros: a virtual device, a zero-padded file) says nothing about the room's noise, and
+        # frames straddling its edges are only partly sound. Letting either into the window would drag the floor far
+        # below the noise that follows, which would then look like speech. So a frame joins the window only once it
+        # and SETTLE frames either side of it are live (a delay of SETTLE frames, 30 ms).
+        live = e > self.cfg.abs_floor_db + 1.0
+        self._recent.append((self.t, e, live))
+        if len(self._recent) == 2 * SETTLE + 1:
+            t0, e0, _ = self._recent[SETTLE]
+            if all(flag for _, _, flag in self._recent):
+                while self._mins and self._mins[-1][1] >= e0:
+                    self._mins.pop()
+                self._mins.append((t0, e0))
+        while self._mins and self._mins[0][0] <= self.t - self.window:
             self._mins.popleft()
-        floor = self._mins[0][1]
+        if self._mins:
+            floor = self._mins[0][1]
+        else:  # nothing settled yet (stream start, or after digital silence): be cautious, no word starts on noise
+            floor = max((x for _, x, flag in self._recent if flag), default=self.cfg.abs_floor_db)
         self.floor_db = floor if self._primed is None else min(floor, self._primed)
 
     def _step(self, e: float) -> Segment | None:
@@ -173,7 +197,8 @@ def segment_frames(energy_db: np.ndarray, cfg: SegmenterConfig | None = None, fc
     """Offline: run the streaming machine over a whole clip, its floor primed with the clip's quiet level."""
     cfg = cfg or SegmenterConfig()
     e = np.asarray(energy_db, dtype=np.float64)
-    prime = float(np.percentile(np.maximum(e, cfg.abs_floor_db), 5)) if e.size else None
+    live = e[settled_frames(e, cfg.abs_floor_db)]  # digital silence and its edges excluded, as in the stream
+    prime = float(np.percentile(live, 5)) if live.size else None
     seg = StreamSegmenter(cfg, fcfg, initial_floor_db=prime)
     return seg.push(e, audio) + seg.flush()
 

@@ -75,3 +75,19 @@ def test_webrtc_option_finds_words(rng):
         out += seg.push(st.push(chunk)[1], chunk)
     out += seg.flush()
     assert len(out) >= 1
+
+
+def test_noise_after_digital_silence_is_not_speech(rng):
+    """Exact zeros (a virtual device, a padded file) must not pin the floor so low that noise looks like words."""
+    fe = Frontend()
+    noise = (0.02 * rng.standard_normal(3 * 16000)).astype(np.float32)
+    x = np.concatenate([np.zeros(4 * 16000, np.float32), noise])
+    st, seg = fe.stream(), StreamSegmenter(fcfg=fe.cfg)
+    found = seg.push(st.push(x)[1]) + seg.flush()
+    assert found == []
+    assert segment_frames(fe.compute(x)[1], fcfg=fe.cfg) == []
+    # a word after digital silence and noise is still found
+    w = tone_word(rng, seconds=0.4)
+    y = np.concatenate([x, w, np.zeros(8000, np.float32)])
+    y[x.size:] += (0.02 * rng.standard_normal(y.size - x.size)).astype(np.float32)
+    assert len(segment_frames(fe.compute(y)[1], fcfg=fe.cfg)) == 1
