@@ -59,14 +59,15 @@ def noise_clips(shared: Path, folder: Path, n: int, seed: int = 0) -> list[Clip]
 
 def cross_speaker_quote(models: Path) -> dict | None:
     """The FSDD leave-one-speaker-out figure the trainer's recipe recorded, if any (manifest metrics or training)."""
-    man = models / "digits" / "manifest.json"
-    if not man.is_file():
-        return None
-    m = json.loads(man.read_text())
-    for section in ("metrics", "training"):
-        for k, v in (m.get(section) or {}).items():
-            if "cross" in k.lower() or "loso" in k.lower():
-                return {"key": f"{section}.{k}", "value": v, "source": str(man)}
+    for man, sections in ((models / "digits" / "manifest.json", ("metrics", "training")),
+                          (models / "RESULTS.json", ("digits",))):
+        if not man.is_file():
+            continue
+        m = json.loads(man.read_text())
+        for section in sections:
+            for k, v in (m.get(section) or {}).items():
+                if "cross" in k.lower() or "loso" in k.lower():
+                    return {"key": f"{section}.{k}", "value": v, "source": str(man)}
     return None
 
 

@@ -30,6 +30,7 @@ class LatencyRun:
     latencies_ms: list[float] = field(default_factory=list)  # arrival - true word end, matched words
     daemon_latency_ms: list[float] = field(default_factory=list)  # the events' own latency_ms, same words
     start_offsets: list[float] = field(default_factory=list)  # time - audio_seconds of every heartbeat
+    end_lag_ms: list[float] = field(default_factory=list)  # event end - true end (audio clock), same words
     words_true: int = 0
     words_matched: int = 0
     events: int = 0
@@ -41,6 +42,7 @@ class LatencyRun:
         offs = sorted(self.start_offsets)
         return {"latency_ms": spread(self.latencies_ms).to_dict(),
                 "daemon_latency_ms": spread(self.daemon_latency_ms).to_dict(),
+                "end_lag_ms": spread(self.end_lag_ms).to_dict(),
                 "words_true": self.words_true, "words_matched": self.words_matched, "events": self.events,
                 "audio_s": round(self.audio_s, 2), "heartbeats": len(offs),
                 "start_estimate_spread_ms": round(1000 * (offs[min(len(offs) - 1, len(offs) // 2)] - offs[0]), 1)
@@ -109,4 +111,6 @@ def measure(models: list[Path], stream: Stream, wav: Path, workdir: Path, timeou
     start = min(run.start_offsets)
     run.latencies_ms, run.daemon_latency_ms = latency_from(arrivals, start, stream)
     run.words_matched = len(run.latencies_ms)
+    m = match_events([ev for _, ev in arrivals], stream.spans)
+    run.end_lag_ms = [1000.0 * (ev.end - stream.spans[i][1]) for i, ev in sorted(m.items())]
     return run

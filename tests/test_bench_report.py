@@ -110,3 +110,56 @@ def test_seed_stamp_shape_and_gain_invariance():
     assert s.shape == (FRAMES, BANDS)
     assert abs(float(s.mean())) < 1e-4
     assert np.allclose(seed_stamp(0.3 * x), s, atol=0.05)
+
+
+def test_readme_section_survives_missing_figures():
+    from bench.run import readme_section
+
+    r = Results(meta={"date": "2026-01-01T00:00:00Z", "machine_short": "2-core X", "quick": True})
+    r.add(Figure("latency", "p50", 120.0, "ms", key="latency.p50_ms"))
+    text = readme_section(r)
+    assert "p50 120 ms" in text and "(quick run)" in text and "bench/RESULTS.md" in text
+    assert "—" in text  # every figure that was not measured shows as a dash
+
+
+def test_sc_test_speakers_come_from_the_manifest(tmp_path):
+    from bench.heldout import sc_test_speakers
+
+    (tmp_path / "digits").mkdir()
+    (tmp_path / "digits" / "manifest.json").write_text(json.dumps(
+        {"training": {"data": {"test_speakers": ["b2", "tts-x", "a1"]}}}))
+    spk, src = sc_test_speakers(tmp_path, tmp_path)
+    assert spk == ["a1", "b2"] and "test_speakers" in src
+    (tmp_path / "digits" / "manifest.json").write_text(json.dumps({"training": {}}))
+    with pytest.raises(FileNotFoundError):
+        sc_test_speakers(tmp_path, tmp_path)
+
+
+def test_noise_only_length_and_level():
+    from bench.streaming import noise_only
+
+    rng = np.random.default_rng(0)
+    noises = [rng.standard_normal(16000).astype(np.float32), rng.standard_normal(8000).astype(np.float32)]
+    y = noise_only(noises, 30.0, seed=1)
+    assert y.size >= 30 * 16000 and y.dtype == np.float32
+    assert float(np.max(np.abs(y))) <= 0.99
+
+
+def test_timed_replay_matches_replay(tiny_bundle, tmp_path, rng):
+    """The stage-timed pipeline publishes the same events as `wordstamp replay` and accounts every stage."""
+    from bench.stages import STAGES, timed_replay
+    from daemon.replay import replay_events
+    from daemon.service import load_recognizer
+    from shared.audio import write_wav_atomic
+    from tests.conftest import tone_word
+
+    x = np.concatenate([np.zeros(8000, np.float32), tone_word(rng), np.zeros(8000, np.float32), tone_word(rng),
+                        np.zeros(8000, np.float32)])
+    wav = tmp_path / "s.wav"
+    write_wav_atomic(wav, x, 16000)
+    events, t = timed_replay(wav, load_recognizer([str(tiny_bundle)]))
+    want = [(e.topic, getattr(e, "word", None), getattr(e, "start", None)) for e in replay_events(wav, [str(tiny_bundle)])]
+    assert [(e.topic, getattr(e, "word", None), getattr(e, "start", None)) for e in events] == want
+    assert t.audio_s == pytest.approx(x.size / 16000)
+    assert all(getattr(t, s) >= 0 for s in STAGES) and t.total > 0
+    assert t.events == len(events)
