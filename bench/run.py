@@ -33,7 +33,7 @@ class Plan:
     words_per_stream: int = 25
     snrs: tuple = (None, 20.0, 10.0, 5.0)
     noise_hours: float = 1.0
-    peer_noise_s: float = 600.0
+    peer_noise_s: float = 300.0
     latency_words: int = 40
     memory_starts: int = 3
     throughput_repeats: int = 5
@@ -204,6 +204,11 @@ class Bench:
                          100 * r.peer.wer, "%", f"S {r.peer.substitutions} D {r.peer.deletions} I {r.peer.insertions}"
                          f" on the same audio; JSGF grammar of our {len(self.vocab)} words, any sequence")
         self.res.details["streaming_words"] = n_words
+        peer_cpu = [r.peer.cpu_s / max(r.peer.audio_s, 1e-9) for r in res if r.peer]
+        if peer_cpu:
+            self.fig("peer", "peer.cpu_streams", "pocketsphinx CPU per audio second, streams", float(np.median(peer_cpu)),
+                     "s/s", "median over the SNRs of its CPU time on the streams above (one utterance a stream); "
+                     f"per SNR: {', '.join(f'{x:.3f}' for x in peer_cpu)}")
         audio = st.noise_only(noises, p.noise_hours * 3600, seed=3)
         fe = st.false_events_per_hour(audio, self.bundles, self.work, p.peer_noise_s, self.vocab)
         self.res.details["noise_only"] = fe
