@@ -54,6 +54,8 @@ def daemon(
                                                     help="With --input: wait up to N s for a subscriber first."),
     ring_seconds: Optional[float] = typer.Option(None, "--ring-seconds", help="Ring buffer length [10]."),
     block_ms: Optional[int] = typer.Option(None, "--block-ms", help="Audio block size in ms [20]."),
+    curve: Optional[str] = typer.Option(None, "--curve", help="CURVE key folder (wordstamp keys DIR); needed to "
+                                        "bind or connect anywhere but loopback."),
 ) -> None:
     """Recognise words from a microphone (or a file) and publish them as ZeroMQ events until stopped."""
     errors = _known_errors()
@@ -65,7 +67,8 @@ def daemon(
                            pub=pub, connect=connect, control=control, reject=reject, replay_audio=replay_audio, replay_dir=replay_dir,
                            source_id=source_id, status_interval=status_interval, sndhwm=sndhwm, sndbuf=sndbuf,
                            top_k=top_k,
-                           wait_subscriber=wait_subscriber, ring_seconds=ring_seconds, block_ms=block_ms)
+                           wait_subscriber=wait_subscriber, ring_seconds=ring_seconds, block_ms=block_ms,
+                           curve=curve)
         d = Daemon(cfg)
     except errors as exc:
         fail(str(exc))
@@ -79,6 +82,7 @@ def listen(
                                               "default all."),
     json_: bool = typer.Option(False, "--json", help="Print each event's JSON as received."),
     count: Optional[int] = typer.Option(None, "--count", "-n", help="Stop after N events."),
+    curve: Optional[str] = typer.Option(None, "--curve", help="CURVE key folder (server.key, client.key_secret)."),
 ) -> None:
     """Print the events a daemon (or hub) publishes."""
     from daemon.listen import listen as run
@@ -91,7 +95,7 @@ def listen(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        run(endpoint, list(topic or []), as_json=json_, stop=stop, count=count)
+        run(endpoint, list(topic or []), as_json=json_, stop=stop, count=count, curve=curve)
     except Exception as exc:  # zmq errors for bad endpoints
         fail(f"{endpoint}: {exc}")
 
@@ -124,13 +128,15 @@ def replay(
 def hub(
     xsub: str = typer.Option("tcp://127.0.0.1:5558", "--xsub", help="Daemons connect here (daemon --connect)."),
     xpub: str = typer.Option("tcp://127.0.0.1:5559", "--xpub", help="Subscribers connect here."),
+    curve: Optional[str] = typer.Option(None, "--curve", help="CURVE key folder (server.key_secret, "
+                                        "authorized_clients/); needed for non-loopback endpoints."),
 ) -> None:
     """Forward events from many daemons to many subscribers (zmq proxy XSUB -> XPUB) until stopped."""
     from daemon.hub import Hub
 
     try:
-        h = Hub(xsub, xpub)
-    except OSError as exc:
+        h = Hub(xsub, xpub, curve=curve)
+    except (OSError, ValueError) as exc:
         fail(str(exc))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -176,6 +182,20 @@ def resynth(
         fail(str(exc))
 
 
+def keys(folder: Path = typer.Argument(..., help="Folder for the key pairs (created; existing keys are kept).")
+         ) -> None:
+    """Make CURVE key pairs (server, client) for exposing the daemon or hub beyond loopback; secrets mode 0600."""
+    from daemon.security import CurveError, create_keys
+
+    try:
+        made = create_keys(folder)
+    except (CurveError, OSError) as exc:
+        fail(str(exc))
+    print(f"server: {made['server_secret']} (keep on the daemon/hub host), {made['server_public']} (give to clients)")
+    print(f"client: {made['client_secret']} + {made['server_public']} (give to a subscriber); its public key is in "
+          f"{made['authorized']}/ (the server accepts every .key there)")
+
+
 def register(app: typer.Typer) -> None:
     """Add this room's commands to the `wordstamp` app."""
     app.command("daemon")(daemon)
@@ -183,3 +203,4 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
     app.command("hub")(hub)
     app.command("resynth")(resynth)
+    app.command("keys")(keys)

@@ -47,6 +47,7 @@ class DaemonConfig:
     ring_seconds: float = 10.0  # ring buffer length between the audio callback and the worker
     block_ms: int = 20  # audio block size asked of the device / read from a file
     segmenter: dict = field(default_factory=dict)  # overrides of the bundle's segmenter settings (a [segmenter] table)
+    curve: str | None = None  # CURVE key folder (`wordstamp keys DIR`); needed for any non-loopback endpoint
 
     def models(self) -> list[str]:
         """The bundles to load: the configured ones, or the shipped ones that exist."""
@@ -61,7 +62,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "control": (str,), "reject": (bool,), "replay_audio": (bool,), "replay_dir": (str,), "source_id": (str,),
     "status_interval": (int, float), "sndhwm": (int,), "sndbuf": (int,), "top_k": (int,),
     "wait_subscriber": (int, float),
-    "ring_seconds": (int, float), "block_ms": (int,), "segmenter": (dict,),
+    "ring_seconds": (int, float), "block_ms": (int,), "segmenter": (dict,), "curve": (str,),
 }
 
 
@@ -133,4 +134,27 @@ def build_config(config_file: str | Path | None = None, **cli: Any) -> DaemonCon
     cfg = DaemonConfig(**values)
     if cfg.fast and not cfg.input:
         raise ConfigError("key 'fast': only makes sense with 'input' (a file)")
+    check_network(cfg)
     return cfg
+
+
+def check_network(cfg: DaemonConfig) -> None:
+    """Loopback only unless CURVE keys are given; a given key folder must hold what this daemon's role needs."""
+    from daemon.security import Curve, CurveError, require_keys
+
+    try:
+        require_keys({"connect": cfg.connect} if cfg.connect else {"pub": cfg.pub} | {"control": cfg.control},
+                     cfg.curve)
+        if cfg.connect:
+            require_keys({"control": cfg.control}, cfg.curve)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.curve:
+        try:
+            c = Curve.load(cfg.curve)
+            if cfg.connect:
+                c.check_client()
+            if not cfg.connect or cfg.control:
+                c.check_server()
+        except CurveError as exc:
+            raise ConfigError(f"key 'curve': {exc}") from None

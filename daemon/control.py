@@ -48,9 +48,11 @@ def parse_request(frames: list[bytes]) -> str:
 class ControlServer:
     """REP socket + thread; handlers run in this thread and return JSON-able dicts."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, handlers: dict[str, Handler]) -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str, handlers: dict[str, Handler], curve=None) -> None:
         self.handlers = handlers
         self.sock = ctx.socket(zmq.REP)
+        if curve is not None:  # daemon.security.Curve: only authorised clients may ask
+            curve.server(self.sock)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_WIRE)
         self.sock.setsockopt(zmq.LINGER, 0)
         try:

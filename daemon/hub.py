@@ -12,10 +12,18 @@ import zmq
 class Hub:
     """zmq.proxy_steerable(XSUB, XPUB) in a thread, stoppable with `stop()`."""
 
-    def __init__(self, xsub: str, xpub: str, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, xsub: str, xpub: str, ctx: zmq.Context | None = None, curve: str | None = None) -> None:
+        from daemon.security import Curve, require_keys
+
+        require_keys({"xsub": xsub, "xpub": xpub}, curve)  # ValueError: loopback only without keys
+        self.curve = Curve.load(curve) if curve else None
         self.ctx = ctx or zmq.Context()
         self.front = self.ctx.socket(zmq.XSUB)
         self.back = self.ctx.socket(zmq.XPUB)
+        if self.curve is not None:  # both sides are CURVE servers: daemons and subscribers are its clients
+            self.curve.start_auth(self.ctx)
+            self.curve.server(self.front)
+            self.curve.server(self.back)
         self.ctl_addr = f"inproc://hub-control-{id(self)}"
         self.ctl = self.ctx.socket(zmq.PAIR)
         self.ctl.bind(self.ctl_addr)
@@ -53,4 +61,6 @@ class Hub:
     def close(self) -> None:
         for s in (self.front, self.back, self.ctl):
             s.close(0)
+        if self.curve is not None:
+            self.curve.stop_auth()
         self.ctx.term()

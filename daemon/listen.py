@@ -31,11 +31,22 @@ def format_event(ev: Event) -> str:
 
 
 def listen(endpoint: str, topics: list[str], as_json: bool = False, out: TextIO = sys.stdout,
-           stop: threading.Event | None = None, count: int | None = None, bind: bool = False) -> int:
-    """Subscribe and print until interrupted (or `count` events, or `stop` set). Returns the events printed."""
+           stop: threading.Event | None = None, count: int | None = None, bind: bool = False,
+           curve: str | None = None) -> int:
+    """Subscribe and print until interrupted (or `count` events, or `stop` set). Returns the events printed.
+
+    `curve`: a key folder (server.key + client.key_secret) for a daemon or hub that uses CURVE."""
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
+    if curve:
+        from daemon.security import Curve
+
+        try:
+            Curve.load(curve).client(sock)
+        except ValueError:
+            sock.close(0)
+            raise
     (sock.bind if bind else sock.connect)(endpoint)
     for t in topics or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, t.encode())

@@ -19,9 +19,11 @@ class Publisher:
     """Binds (or connects to a hub's XSUB) and sends events; one thread only, like every ZeroMQ socket."""
 
     def __init__(self, ctx: zmq.Context, endpoint: str, *, connect: bool = False, sndhwm: int = 1000,
-                 sndbuf: int = 0, linger_ms: int = 500) -> None:
+                 sndbuf: int = 0, linger_ms: int = 500, curve=None) -> None:
         self.endpoint = endpoint
         self.sock = ctx.socket(zmq.XPUB)
+        if curve is not None:  # daemon.security.Curve: encrypted; a client of the hub, or a server to subscribers
+            (curve.client if connect else curve.server)(self.sock)
         self.sock.setsockopt(zmq.SNDHWM, sndhwm)
         self.sock.setsockopt(zmq.XPUB_NODROP, 1)
         if sndbuf > 0:

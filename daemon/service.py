@@ -119,16 +119,23 @@ class Daemon:
         self.ctx = zmq.Context()
         self.publisher: Publisher | None = None
         self.control = None
+        self.curve = None
         try:
+            if cfg.curve:
+                from daemon.security import Curve
+
+                self.curve = Curve.load(cfg.curve)
+                self.curve.start_auth(self.ctx)
             endpoint = cfg.connect or cfg.pub
             self.publisher = Publisher(self.ctx, endpoint, connect=bool(cfg.connect), sndhwm=cfg.sndhwm,
-                                       sndbuf=cfg.sndbuf)
+                                       sndbuf=cfg.sndbuf, curve=self.curve)
             if cfg.control:
                 from daemon.control import ControlServer
 
                 self.control = ControlServer(self.ctx, cfg.control, {
-                    "describe": self.describe, "status": self.status_dict, "reload": self.reload})
-        except OSError as exc:
+                    "describe": self.describe, "status": self.status_dict, "reload": self.reload},
+                    curve=self.curve)
+        except (OSError, ValueError) as exc:  # bind failures, unusable key folders
             self._close_sockets()
             raise DaemonError(str(exc)) from None
         self.resampler = None
@@ -267,6 +274,8 @@ class Daemon:
         if self.publisher is not None:
             self.publisher.sock.setsockopt(zmq.LINGER, 300)
             self.publisher.close()
+        if self.curve is not None:
+            self.curve.stop_auth()
         self.ctx.term()
 
 
