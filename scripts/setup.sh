@@ -30,8 +30,14 @@ extras=""
 [ "$mode" = test ] && extras="[train,dev]"
 stamp=".venv/.installed-$mode-$(cat pyproject.toml | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import shared, numpy, zmq, soundfile, ai_edge_litert" 
+  log=.venv/setup.log
+  echo "setup: installing wordstamp$extras into .venv (log: $log)" >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e ".$extras"; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -n 20 >&2
+    echo "setup: pip install failed (full log: $log)" >&2
+    exit 1
+  fi
+  .venv/bin/python -c "import shared, numpy, zmq, soundfile, ai_edge_litert"
   touch "$stamp"
 fi
