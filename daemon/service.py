@@ -29,6 +29,10 @@ from shared.runtime import Recognizer
 from shared.segment import SegmenterConfig
 
 
+STALL_SECONDS = 3.0  # a running microphone silent this long (no callbacks at all) counts as lost
+BACKOFF = (0.25, 5.0)  # seconds: first wait before reopening a lost microphone, and the cap of the doubling
+
+
 class DaemonError(Exception):
     """The daemon cannot start or run; str() is one line."""
 
@@ -102,10 +106,14 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_request = threading.Event()
         self.reloads = 0
+        self.stream = "ok"  # "lost" while the microphone is gone
+        self.stream_losses = 0
+        self.reconnects = 0
         self.state = "running"
         self.exit_code = 0
         self.file_done = False  # the input file was read to its end (not stopped by a signal)
         self._reload_lock = threading.Lock()
+        self._overflows_logged, self._overflow_log_at = 0, 0.0
         self.recognizer = load_recognizer(cfg.models())
         self.replayer = (WordReplayer(cfg.replay_audio, cfg.replay_dir, self.recognizer.frontend_config)
                          if (cfg.replay_audio or cfg.replay_dir) else None)
@@ -164,7 +172,8 @@ class Daemon:
                          overflows=self.source.ring.overflows + self.source.device_overflows,
                          events_sent=self.publisher.sent if self.publisher else 0,
                          drops=self.publisher.drops if self.publisher else 0, words=p.words, rejects=p.rejects,
-                         reloads=self.reloads, models=model_refs(p.recognizer))
+                         reloads=self.reloads, models=model_refs(p.recognizer), stream=self.stream,
+                         stream_losses=self.stream_losses, reconnects=self.reconnects)
         ev.source, ev.device = self.cfg.source_id, self.source.name
         ev.stamp_time()
         return ev
@@ -213,8 +222,16 @@ class Daemon:
                     self.state = "stopping"
                     self.file_done = True
                     break
-                if src.error:
-                    raise DaemonError(src.error)
+                why = src.lost(STALL_SECONDS)
+                if why:
+                    if not src.can_reopen:
+                        raise DaemonError(why)
+                    self._reopen(why, pub)
+                overflows = ring.overflows + src.device_overflows
+                if overflows > self._overflows_logged and time.monotonic() >= self._overflow_log_at:
+                    log(f"audio overflow: {overflows - self._overflows_logged} samples/overruns lost "
+                        f"({overflows} in all; the worker fell behind or the ring is too small)")
+                    self._overflows_logged, self._overflow_log_at = overflows, time.monotonic() + 5.0
                 if time.monotonic() >= next_status:
                     pub.send(self.pipeline.seq.stamp(self.status_event()))
                     next_status += interval * max(1, int((time.monotonic() - next_status) // interval) + 1)
@@ -228,6 +245,34 @@ class Daemon:
             except Exception:
                 pass
             self.stop_event.set()
+
+    def _reopen(self, why: str, pub: Publisher) -> None:
+        """The microphone is gone: count and log it, then reopen with exponential backoff (status heartbeats go on,
+        showing stream "lost") until it is back or the daemon is stopped."""
+        self.stream, self.stream_losses = "lost", self.stream_losses + 1
+        log(f"audio stream lost ({why}); reopening with backoff")
+        lost_at, delay, tries = time.monotonic(), BACKOFF[0], 0
+        next_try, next_status = lost_at + delay, lost_at
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if now >= next_status:
+                pub.send(self.pipeline.seq.stamp(self.status_event()))
+                next_status = now + self.cfg.status_interval
+            if now >= next_try:
+                tries += 1
+                try:
+                    self.source.reopen()
+                except Exception as exc:
+                    delay = min(BACKOFF[1], delay * 2)
+                    next_try = time.monotonic() + delay
+                    if tries == 1 or tries % 10 == 0:
+                        log(f"reopen attempt {tries} failed: {str(exc).splitlines()[0]}; next in {delay:.1f} s")
+                    continue
+                self.stream, self.reconnects = "ok", self.reconnects + 1
+                log(f"audio stream reopened after {time.monotonic() - lost_at:.1f} s ({tries} attempts)")
+                pub.send(self.pipeline.seq.stamp(self.status_event()))
+                return
+            self.stop_event.wait(max(0.01, min(next_try, next_status) - time.monotonic()))
 
     # -- main ---------------------------------------------------------------------------------------------------------
 

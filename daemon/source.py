@@ -34,9 +34,18 @@ class Source:
         self.device_overflows = 0  # overruns reported by the device
         self.last_wall = time.time()  # wall time of the newest sample in the ring
 
+    can_reopen = False  # a microphone can be reopened after it is lost; a file cannot
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def lost(self, stall_seconds: float) -> str | None:
+        """Why the stream is gone, or None while it is healthy."""
+        return self.error
+
+    def reopen(self) -> None:
+        raise SourceError("this source cannot be reopened")
 
 
 class FileSource(Source):
@@ -121,12 +130,48 @@ class MicSource(Source):
             self.rate = int(info["default_samplerate"])
         self.ring = Ring(int(ring_seconds * self.rate))
         self._stopping = False
+        self._device, self._block_ms = device, block_ms
+        self.stream = self._open(dev)
+
+    def _open(self, dev):
         try:
-            self.stream = sd.InputStream(device=dev, channels=1, samplerate=self.rate, dtype="float32",
-                                         blocksize=max(1, self.rate * block_ms // 1000), callback=self._callback,
-                                         finished_callback=self._finished)
+            return self._sd.InputStream(device=dev, channels=1, samplerate=self.rate, dtype="float32",
+                                        blocksize=max(1, self.rate * self._block_ms // 1000),
+                                        callback=self._callback, finished_callback=self._finished)
         except Exception as exc:
             raise SourceError(f"microphone {self.name}: cannot open ({str(exc).splitlines()[0]})") from None
+
+    can_reopen = True
+
+    def lost(self, stall_seconds: float) -> str | None:
+        """Why the stream is gone (it stopped, or delivered nothing for `stall_seconds` after it had run), or None."""
+        if self.error:
+            return self.error
+        if self.ring.written and time.time() - self.last_wall > stall_seconds:
+            return f"no audio for {time.time() - self.last_wall:.1f} s (stalled)"
+        return None
+
+    def reopen(self) -> None:
+        """Close the dead stream and open the same device again (PortAudio re-scanned, so a restarted sound server
+        or a re-plugged card is found); SourceError if it is not back yet."""
+        sd = self._sd
+        self._stopping = True
+        try:
+            self.stream.abort()
+            self.stream.close()
+        except Exception:
+            pass
+        try:
+            sd._terminate()
+            sd._initialize()
+            dev = resolve_device(self._device)
+            sd.query_devices(dev, "input")
+        except Exception as exc:
+            raise SourceError(f"microphone {self.name}: not back yet ({str(exc).splitlines()[0]})") from None
+        self.stream = self._open(dev)
+        self.error = None
+        self.last_wall = time.time()
+        self.start()
 
     def _callback(self, indata: np.ndarray, frames: int, time_info, status) -> None:
         # The real-time thread: copy and count, nothing else.

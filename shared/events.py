@@ -204,6 +204,12 @@ class StatusEvent(Event):
     """Successful model reloads (control `reload` or SIGHUP)."""
     models: list[ModelRef] = field(default_factory=list)
     """The loaded bundles, in load order."""
+    stream: str = "ok"
+    """The audio stream's health: "ok", or "lost" while the microphone is gone and being reopened (with backoff)."""
+    stream_losses: int = 0
+    """Times the audio stream was lost (device unplugged, sound server gone, stream stalled)."""
+    reconnects: int = 0
+    """Times a lost stream was reopened; events resume after each."""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {c.topic: c for c in (WordEvent, RejectEvent, VadEvent, StatusEvent)}
