@@ -100,7 +100,8 @@ class WordReplayer:
 class Daemon:
     """One running daemon; `run()` returns the exit code."""
 
-    def __init__(self, cfg: DaemonConfig) -> None:
+    def __init__(self, cfg: DaemonConfig, source: Source | None = None) -> None:
+        """`source`: an already made Source (benches and tests: generated audio), instead of cfg's mic/file."""
         self.cfg = cfg
         self.started = time.monotonic()
         self.stop_event = threading.Event()
@@ -117,9 +118,11 @@ class Daemon:
         self.recognizer = load_recognizer(cfg.models())
         self.replayer = (WordReplayer(cfg.replay_audio, cfg.replay_dir, self.recognizer.frontend_config)
                          if (cfg.replay_audio or cfg.replay_dir) else None)
-        self.source: Source = (FileSource(cfg.input, fast=cfg.fast, block_ms=cfg.block_ms,
-                                          ring_seconds=cfg.ring_seconds) if cfg.input
-                               else MicSource(cfg.device, rate=cfg.device_rate, block_ms=cfg.block_ms, ring_seconds=cfg.ring_seconds))
+        if source is None:
+            source = (FileSource(cfg.input, fast=cfg.fast, block_ms=cfg.block_ms, ring_seconds=cfg.ring_seconds)
+                      if cfg.input else MicSource(cfg.device, rate=cfg.device_rate, block_ms=cfg.block_ms,
+                                                  ring_seconds=cfg.ring_seconds))
+        self.source: Source = source
         opts = PipelineOptions(source=cfg.source_id, device=self.source.name, top_k=cfg.top_k, reject=cfg.reject,
                                realtime=self.source.realtime)
         self.pipeline = Pipeline(self.recognizer, opts, segmenter_config(self.recognizer, cfg.segmenter),
