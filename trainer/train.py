@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,9 @@ def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
         tp = model.predict(data.stamps[test_idx], batch_size=256, verbose=0)[1]
         metrics["test_float_accuracy"] = float(np.mean(tp.argmax(1) == data.labels[test_idx]))
         metrics["test_n"] = int(test_idx.size)
-    model.save(out / "model.keras")
+    tmp_model = out / f".model.{os.getpid()}.tmp.keras"  # Keras wants the suffix; renamed: old or new, never half
+    model.save(tmp_model)
+    os.replace(tmp_model, out / "model.keras")
     calib = rng.choice(tr_idx, size=min(400, tr_idx.size), replace=False)
     _save_npz(out / "calib.npz", representative=data.stamps[calib], test_stamps=data.stamps[test_idx],
               test_labels=data.labels[test_idx], val_stamps=data.stamps[val_idx], val_labels=data.labels[val_idx])
