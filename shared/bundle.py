@@ -107,6 +107,8 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
     p = Path(path)
     mf = p / "manifest.json"
     if not p.is_dir():
+        recover_bundle(p)
+    if not p.is_dir():
         raise BundleError(f"{p}: no such bundle folder")
     if not mf.is_file():
         raise BundleError(f"{p}: missing manifest.json")
@@ -160,6 +162,35 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
     return Bundle(p, m)
 
 
+def _fsync_dir(d: Path) -> None:
+    """Make renames in (and files of) folder `d` durable."""
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover_bundle(dest: str | os.PathLike) -> bool:
+    """If `dest` is missing because a write_bundle was killed between its two renames, rename the old bundle it
+    had moved aside (`.NAME.old-<pid>`, the newest if several) back to `dest`. True if it did.
+
+    Temporary folders of killed writers (`.NAME.<random>`) are left alone: they were never the bundle."""
+    dest = Path(dest)
+    if dest.exists() or not dest.parent.is_dir():
+        return False
+    olds = sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda q: q.stat().st_mtime, reverse=True)
+    for old in olds:
+        if (old / "manifest.json").is_file():
+            try:
+                os.rename(old, dest)
+            except OSError:  # another process recovered it first
+                return dest.exists()
+            _fsync_dir(dest.parent)
+            return True
+    return False
+
+
 def write_bundle(folder: str | os.PathLike, manifest: Manifest, files: dict[str, bytes]) -> Bundle:
     """Write a bundle atomically: into a temporary sibling folder, then swapped in by rename.
 
@@ -180,13 +211,19 @@ def write_bundle(folder: str | os.PathLike, manifest: Manifest, files: dict[str,
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        recover_bundle(dest)  # an earlier writer killed between its two renames: put its old bundle back first
         if dest.exists():
+            # Two renames: between them `dest` is missing, and a crash there leaves the old bundle as `.NAME.old-*`;
+            # recover_bundle (called by load_bundle and by the next write) renames it back.
             old = dest.parent / f".{dest.name}.old-{os.getpid()}"
             os.rename(dest, old)
             os.rename(tmp, dest)
+            _fsync_dir(dest.parent)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, dest)
+            _fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
