@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 import soundfile as sf
@@ -19,6 +20,7 @@ AUDIO_SUFFIXES = (".wav", ".ogg", ".flac")
 MIN_SAMPLE_RATE = 4000
 MAX_SAMPLE_RATE = 192000
 MAX_SECONDS = 3 * 3600
+MAX_PEAK = 1000.0  # float files may exceed 1.0 a little; 1e30 is not audio
 
 
 class AudioError(Exception):
@@ -83,26 +85,34 @@ def read_audio(path: str | os.PathLike, *, rate: int = SAMPLE_RATE, normalize: b
         raise AudioError(p, "holds no samples")
     if not np.all(np.isfinite(data)):
         raise AudioError(p, "holds NaN or infinite samples")
+    peak = float(np.max(np.abs(data)))
+    if peak > MAX_PEAK:
+        raise AudioError(p, f"sample values reach {peak:.3g}, far beyond full scale (1.0)")
     x = to_mono(data)
     x = resample(x, sr, rate)
     return normalise(x) if normalize else x
 
 
-def write_wav_atomic(path: str | os.PathLike, x: np.ndarray, rate: int = SAMPLE_RATE, *,
-                     overwrite: bool = False) -> Path:
-    """Write 16-bit PCM through a temporary file and a rename, so a crash leaves the old file or the new one.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    With overwrite=False an existing file is never replaced (FileExistsError): recordings are never lost.
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> Path:
+    """Write through a temporary file in the same folder, fsync, then rename, so a crash leaves the old file or the
+    new one. With overwrite=False an existing file is never replaced (FileExistsError), even one that appears while
+    we write: recordings are never lost. The file gets the usual permissions (0666 less the umask), not mkstemp's 0600.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.exists() and not overwrite:
         raise FileExistsError(f"{p}: exists, not overwritten")
-    pcm = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, pcm, rate, subtype="PCM_16", format="WAV")
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:
@@ -117,22 +127,16 @@ def write_wav_atomic(path: str | os.PathLike, x: np.ndarray, rate: int = SAMPLE_
     return p
 
 
+def write_wav_atomic(path: str | os.PathLike, x: np.ndarray, rate: int = SAMPLE_RATE, *,
+                     overwrite: bool = False) -> Path:
+    """16-bit PCM wav, written atomically; by default never over an existing file."""
+    pcm = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+    return atomic_write(path, lambda fh: sf.write(fh, pcm, rate, subtype="PCM_16", format="WAV"), overwrite=overwrite)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Replace `path` with `data` atomically (temporary file in the same folder, fsync, rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+    """Replace `path` with `data` atomically."""
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def list_audio(folder: str | os.PathLike) -> list[Path]:

@@ -205,6 +205,9 @@ def write_bundle(folder: str | os.PathLike, manifest: Manifest, files: dict[str,
         manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's 0700 would make shipped bundles unreadable to a service user
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         (tmp / "manifest.json").write_text(manifest.to_json())
