@@ -41,10 +41,11 @@ def run(dataset: Path, epochs: int = 8, copies: int = 1, speakers: list[str] | N
     from trainer.train import TrainConfig
 
     t0 = time.time()
+    ident = dataset_id(dataset)  # before training: the recipe may replace the file meanwhile (then this is stale)
     cfg = TrainConfig(epochs=epochs, copies=copies, patience=3)
     res = cross_speaker([dataset], cfg, speakers or FSDD_SPEAKERS, log=lambda m: print(f"  {m}", flush=True))
     d = {"measured": now_iso(), "commit": git_commit(str(Path(__file__).resolve().parents[1])),
-         "command": "python -m bench.loso", "dataset": dataset_id(dataset), "seconds": round(time.time() - t0, 1),
+         "command": "python -m bench.loso", "dataset": ident, "seconds": round(time.time() - t0, 1),
          **res}
     atomic_write_bytes(out, (json.dumps(d, indent=1) + "\n").encode())
     return d
