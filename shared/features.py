@@ -17,8 +17,23 @@ import numpy as np
 from shared.audio import SAMPLE_RATE
 
 
+class DictConfig:
+    """to_dict/from_dict for the frozen config dataclasses stored in bundles and datasets; unknown keys are refused."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class FrontendConfig:
+class FrontendConfig(DictConfig):
     """Everything that decides what the model sees; its `hash` is stored in bundles and checked on load."""
 
     sample_rate: int = SAMPLE_RATE
@@ -32,16 +47,6 @@ class FrontendConfig:
     stamp_frames: int = 98  # 1 s window: 1 + (16000 - 400) // 160
     context_frames: int = 3  # frames of audio kept either side of a segment
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FrontendConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown frontend keys: {sorted(unknown)}")
-        return cls(**d)
 
     @property
     def hash(self) -> str:

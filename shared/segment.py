@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.features import Frontend, FrontendConfig, make_stamp
+from shared.features import DictConfig, Frontend, FrontendConfig, make_stamp
 
 
 @dataclass(frozen=True)
-class SegmenterConfig:
+class SegmenterConfig(DictConfig):
     """Thresholds in dB above the noise floor and durations in milliseconds."""
 
     vad: str = "energy"  # "energy" or "webrtc"
@@ -31,16 +31,6 @@ class SegmenterConfig:
     abs_floor_db: float = -80.0  # digital silence does not drag the floor below this
     webrtc_mode: int = 2
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SegmenterConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown segmenter keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -19,31 +19,12 @@ from typer.testing import CliRunner
 
 from tests.conftest import REPO
 from tests.daemon_support import plumbing_models  # noqa: F401  (fixture)
-from tests.test_fuzz_audio import SEEDS
+from tests.test_fuzz_audio import SEEDS, mutate, mutation
 
 _APP = None
 COUNT = {"evaluate": 0, "split": 0, "replay": 0}
 
-one_file = st.tuples(
-    st.integers(0, len(SEEDS) - 1),
-    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=12),  # byte overwrites
-    st.one_of(st.none(), st.integers(0, 3000)),  # truncate at
-    st.binary(max_size=64),  # garbage appended or used alone
-    st.booleans(),  # garbage only
-)
-
-
-def mutate(m) -> bytes:
-    seed_i, edits, cut, garbage, garbage_only = m
-    data = bytearray(garbage if garbage_only else SEEDS[seed_i])
-    for pos, val in edits:
-        if pos < len(data):
-            data[pos] = val
-    if cut is not None:
-        data = data[:cut]
-    if not garbage_only:
-        data += garbage
-    return bytes(data)
+one_file = mutation  # the same malformed-file generator as the reader fuzz test
 
 
 def app():

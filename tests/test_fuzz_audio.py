@@ -43,10 +43,8 @@ mutation = st.tuples(
 )
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                    HealthCheck.too_slow])
-@given(m=mutation)
-def test_malformed_audio_reads_or_fails_in_one_line(tmp_path, m):
+def mutate(m: tuple) -> bytes:
+    """One drawn `mutation` -> the bytes of a malformed file."""
     seed_i, edits, cut, garbage, garbage_only = m
     data = bytearray(garbage if garbage_only else SEEDS[seed_i])
     for pos, val in edits:
@@ -56,8 +54,15 @@ def test_malformed_audio_reads_or_fails_in_one_line(tmp_path, m):
         data = data[:cut]
     if not garbage_only:
         data += garbage
+    return bytes(data)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow])
+@given(m=mutation)
+def test_malformed_audio_reads_or_fails_in_one_line(tmp_path, m):
     f = tmp_path / "fuzz.wav"
-    f.write_bytes(bytes(data))
+    f.write_bytes(mutate(m))
     try:
         x = read_audio(f)
     except AudioError as exc:
