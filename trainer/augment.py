@@ -30,13 +30,13 @@ class AugmentConfig:
     gain_db: tuple[float, float] = (-20.0, 6.0)
     lowpass_p: float = 0.5
     lowpass_hz: tuple[float, float] = (2500.0, 4000.0)
-    noise_p: float = 0.7
+    noise_p: float = 0.6
     snr_db: tuple[float, float] = (0.0, 20.0)
     shift_frames: int = 8
     warp: tuple[float, float] = (0.9, 1.1)  # mel-axis stretch factor
-    time_masks: int = 2
+    time_masks: int = 1
     time_mask_max: int = 8
-    freq_masks: int = 2
+    freq_masks: int = 1
     freq_mask_max: int = 5
 
 

@@ -183,7 +183,7 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
                   threshold: float = -0.3, c: float = 1.0, metrics: dict | None = None,
                   attribution: str | None = None) -> Bundle:
     """Embed `folder` (and `negatives` as _unknown_) with the base bundle, fit the head, write the head bundle."""
-    from shared.bundle import UNKNOWN, load_bundle
+    from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
 
     if input not in ("embedding", "probs"):
         raise ValueError(f"--input must be 'embedding' or 'probs', not {input!r}")
@@ -194,7 +194,8 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     x, y = data.features(input), data.words
     if negatives is not None:
         neg = embed_folder(base, negatives)
-        x, y = np.concatenate([x, neg.features(input)]), np.concatenate([y, np.full(len(neg.words), UNKNOWN)])
+        neg_words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])  # other words: _unknown_
+        x, y = np.concatenate([x, neg.features(input)]), np.concatenate([y, neg_words])
     head = fit_head(x, y, c=c, input=input, threshold=threshold)
     m = {"train_accuracy": round(head_accuracy(head, x, y), 4), **(metrics or {})}
     counts = {w: int(np.sum(y == w)) for w in head.classes}

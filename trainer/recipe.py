@@ -230,4 +230,6 @@ def prepare_animals(shared: Path, root: Path, *, seed: int = 0, test_fraction: f
     digits = sorted((root / "digits").glob("[a-z]*/*.wav"))
     for k in rng.choice(len(digits), size=min(150, len(digits)), replace=False):
         _link(digits[int(k)].resolve(), neg / "_unknown_" / digits[int(k)].name)
+    for f in sorted((root / "digits" / "_silence_").glob("*.wav"))[::4]:  # a head must not fire on noise either
+        _link(f.resolve(), neg / "_silence_" / f.name)
     return {"test_speakers": sorted(held), "tts_errors": errors}

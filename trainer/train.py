@@ -40,9 +40,10 @@ class TrainConfig:
     noise_dir: str | None = str(DEFAULT_NOISE_DIR)
     net: NetConfig = field(default_factory=NetConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    max_oov_false_accept: float = 0.02
+    max_oov_false_accept: float = 0.02  # threshold calibration target on validation OOV clips
     fine_unknown: bool = True  # train every _unknown_ word as its own class, folded into _unknown_ for serving
-    fine_min_clips: int = 10  # words with fewer clips stay plain _unknown_  # threshold calibration target on validation OOV clips
+    fine_min_clips: int = 10  # words with fewer clips stay plain _unknown_
+    unknown_weight: float = 4.0  # total weight of _unknown_ relative to one word: it stands for many words
 
 
 @dataclass
@@ -238,7 +239,10 @@ def _fit(x_tr, y_tr, x_val, y_val, merge: np.ndarray, cfg: TrainConfig, rng, log
         model, serve = build_merged(x_tr.shape[1:], merge, cfg.net)
     coarse = merge.argmax(1)
     counts = np.bincount(coarse[y_tr], minlength=n_classes).astype(np.float64)
-    weights = counts.sum() / (n_classes * np.maximum(counts, 1))  # balance the served classes
+    weights = counts.sum() / (n_classes * np.maximum(counts, 1))  # balance the served classes ...
+    if cfg.unknown_weight and n_fine > n_classes:  # ... except _unknown_, which holds many words
+        unk = int(np.argmax(np.bincount(coarse, minlength=n_classes)))  # the class most fine classes fold into
+        weights[unk] *= cfg.unknown_weight
     steps = int(np.ceil(x_tr.shape[0] / cfg.batch)) * cfg.epochs
     sched = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(sched),
