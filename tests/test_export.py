@@ -46,3 +46,32 @@ def test_head_on_tiny_bundle(tiny_bundle, tiny_head_bundle, rng):
     d_cnn, d_head = rec.classify(rng.normal(-3, 2, size=(98, 40)).astype(np.float32))
     assert d_cnn.label in TINY_VOCABULARY and d_head.label in TINY_HEAD_CLASSES
     assert Recognizer([tiny_head_bundle]).classify(np.zeros((98, 40), np.float32))[0].model == "animals"
+
+
+def test_make_models_refuses_a_missing_data_folder(tmp_path, capsys):
+    from trainer.make_models import main
+
+    assert main([str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0]
+
+
+def test_shipped_digits_bundle_recognises_fsdd():
+    """The committed models/digits through the serving path (FSDD was trained on: a smoke test, not a measure)."""
+    import pytest
+
+    from shared.audio import read_audio
+    from shared.features import Frontend
+    from shared.segment import clip_stamp
+    from tests.conftest import REPO, SHARED_DATA
+
+    if not (SHARED_DATA / "fsdd").is_dir() or not (REPO / "models" / "digits" / "model.tflite").is_file():
+        pytest.skip("needs ../shared/data and the shipped models")
+    rec = Recognizer([REPO / "models" / "digits"])
+    fe = Frontend(rec.frontend_config)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    right = 0
+    for d in range(10):
+        x = read_audio(SHARED_DATA / "fsdd" / f"{d}_theo_3.wav")
+        right += rec.classify(clip_stamp(x, fe))[0].label == names[d]
+    assert right >= 8

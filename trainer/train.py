@@ -158,10 +158,6 @@ def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
                  "val_speakers": sorted(val_spk), "test_speakers": sorted(set(data.speakers[test_idx].tolist()))},
     }
     atomic_write_bytes(out / "run.json", (json.dumps(run, indent=1) + "\n").encode())
-    try:
-        from trainer.plots import training_curve  # noqa: F401  (another room's; ours below if absent)
-    except ImportError:
-        pass
     _curve_png(history, out / "curve.png")
     log(f"done in {time.time() - t0:.0f} s: val acc {metrics['val_accuracy']:.3f}, threshold {threshold}")
     return run
