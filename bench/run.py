@@ -245,7 +245,8 @@ class Bench:
             d = run.to_dict()
             self.res.details["latency"][label] = d
             sp = d["latency_ms"]
-            how = (f"{run.words_matched}/{run.words_true} words of a {s.seconds:.0f}-s held-out stream ({label} "
+            how = (f"{run.words_matched}/{run.words_true} words (those published as word events; rejected words "
+                   f"publish nothing) of a {s.seconds:.0f}-s held-out stream ({label} "
                    "at 20 dB SNR) played in real time into `wordstamp daemon --input --paced`, subscriber in another "
                    "process; from the true word end (ground truth + stream start = min of heartbeat time - "
                    "audio_seconds) to arrival")
