@@ -496,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     from shared.audio import atomic_write_bytes
 
     atomic_write_bytes(a.out / "README-section.md", readme_section(b.res).encode())
+    import shutil
+
+    shutil.rmtree(b.work, ignore_errors=True)  # streams and links only; the TTS cache stays in ~/.cache
     print(f"bench: wrote {j}, {md} and {a.out / 'README-section.md'} in {b.res.meta['runtime_s']:.0f} s")
     return 0
 
