@@ -21,6 +21,7 @@ DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 ANIMALS = ["cat", "dog", "bird", "fox"]
 SC_UNKNOWN_TRAIN = ["bed", "down", "go", "happy", "house", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 SC_UNKNOWN_HELDOUT = ["tree", "wow", "sheila", "marvin"]  # never trained on: the OOV test
+RHYMES = ["free", "tea", "hive", "sticks", "heaven", "fine", "night"]  # near-digits; optional hard negatives
 TTS_UNKNOWN = ["hello", "ten", "eleven", "twelve", "twenty", "hundred", "free", "tea", "hive", "sticks",
                "heaven", "fine", "night", "wait", "water", "table", "purple", "banana", "morning", "again", "open",
                "light", "music", "seventy", "nineteen", "thirteen", "forty", "house", "yes", "no", "stop", "go",
@@ -179,7 +180,7 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 
 
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
-                   n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3) -> dict:
+                   n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -195,7 +196,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     rng = np.random.default_rng(seed)
     test = sorted(rng.choice(spk, size=max(1, round(test_fraction * len(spk))), replace=False).tolist())
     jobs = tts_jobs(DIGITS, digits, n_espeak=n_espeak, seed=seed)
-    jobs += tts_jobs(TTS_UNKNOWN, digits, n_espeak=max(10, n_espeak // 6), seed=seed + 1, label="_unknown_",
+    unknown_words = TTS_UNKNOWN if rhymes else [w for w in TTS_UNKNOWN if w not in RHYMES]
+    jobs += tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 6), seed=seed + 1, label="_unknown_",
                      flite_speeds=(1.0,))
     errors = run_tts(jobs)
     noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
