@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from shared.audio import SAMPLE_RATE
 
@@ -90,6 +91,8 @@ class Frontend:
         self.fbank = mel_filterbank(c)
         freqs = np.linspace(0.0, c.sample_rate / 2, c.n_fft // 2 + 1)
         self.band = (freqs >= c.fmin) & (freqs <= c.fmax)
+        band_sum = self.band.astype(np.float32) / np.float32(c.win_length * c.win_length)
+        self._project = np.concatenate([self.fbank, band_sum[:, None]], axis=1).astype(np.float32)
 
     def n_frames(self, n_samples: int) -> int:
         c = self.cfg
@@ -101,19 +104,24 @@ class Frontend:
         n = self.n_frames(x.size)
         if n == 0:
             return np.zeros((0, self.cfg.n_mels), np.float32), np.zeros((0,), np.float32)
-        frames = np.lib.stride_tricks.sliding_window_view(x, self.cfg.win_length)[:: self.cfg.hop_length][:n]
-        return self._analyse(frames)
+        return self._analyse(self._frames(x, n))
 
     def stream(self) -> "StreamingFrontend":
         return StreamingFrontend(self)
 
+    def _frames(self, x: np.ndarray, n: int) -> np.ndarray:
+        """A read-only (n, win_length) view of overlapping frames; x must be contiguous float32."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return np.lib.stride_tricks.as_strided(x, shape=(n, self.cfg.win_length),
+                                               strides=(self.cfg.hop_length * 4, 4), writeable=False)
+
     def _analyse(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        c = self.cfg
-        spec = np.fft.rfft(frames * self.window, n=c.n_fft, axis=-1)
-        power = (spec.real**2 + spec.imag**2).astype(np.float32)
-        mel = np.log(power @ self.fbank + c.log_eps).astype(np.float32)
-        band_power = power[:, self.band].sum(axis=-1) / (c.win_length * c.win_length)
-        energy = (10.0 * np.log10(band_power + 1e-10)).astype(np.float32)
+        # float32 FFT and one matrix product for the mel bands and the band energy together: 5x faster than float64
+        # with separate reductions (bench/: the frontend was the daemon's most expensive stage).
+        spec = scipy.fft.rfft(frames * self.window, n=self.cfg.n_fft, axis=-1)
+        out = (spec.real * spec.real + spec.imag * spec.imag) @ self._project
+        mel = np.log(out[:, :-1] + np.float32(self.cfg.log_eps))
+        energy = np.float32(10.0) * np.log10(out[:, -1] + np.float32(1e-10))
         return mel, energy
 
 
@@ -131,8 +139,7 @@ class StreamingFrontend:
         n = self.fe.n_frames(self.buf.size)
         if n == 0:
             return np.zeros((0, c.n_mels), np.float32), np.zeros((0,), np.float32)
-        frames = np.lib.stride_tricks.sliding_window_view(self.buf, c.win_length)[:: c.hop_length][:n]
-        mel, energy = self.fe._analyse(frames)
+        mel, energy = self.fe._analyse(self.fe._frames(self.buf, n))
         self.buf = self.buf[n * c.hop_length:].copy()
         self.frames_out += n
         return mel, energy
