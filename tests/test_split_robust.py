@@ -98,3 +98,19 @@ def test_real_clips_under_home_conditions_beat_the_first_match_search():
     assert rate["steady 20 dB"] >= 0.75 and rate["bursty 20 dB"] >= 0.6, rate
     assert sum(r["pass"] for r in after.values()) >= sum(r["pass"] for r in before.values())
     assert sum(r["silent"] for r in after.values()) <= sum(r["silent"] for r in before.values())
+
+
+def test_zero_padded_recording_with_quiet_pauses_splits():
+    """A recording that is half exact zeros (a virtual microphone's pre-roll) with very quiet noise in the pauses:
+    the noise floor must come from the live audio, or the pauses score like words."""
+    rng = np.random.default_rng(7)
+    parts = [np.zeros(16000, np.float32)]
+    for i in range(4):
+        parts.append((3e-5 * rng.standard_normal(6000)).astype(np.float32))
+        parts.append(tone_word(rng, seconds=0.35, f0=140 + 40 * i))
+    parts += [(3e-5 * rng.standard_normal(6000)).astype(np.float32), np.zeros(30000, np.float32)]
+    x = np.concatenate(parts)
+    fe = Frontend()
+    mel, energy = fe.compute(x)
+    segs, _, _ = split_scored(energy, 4, fcfg=fe.cfg, mel=mel)
+    assert segs is not None and len(segs) == 4
