@@ -86,7 +86,9 @@ class Pulse:
     """A PulseAudio instance of our own with the virtual microphone; start/kill it by pid."""
 
     def __init__(self, runtime: Path) -> None:
-        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+        # PULSE_SERVER of the suite's own virtual mic (run-tests.sh) would point every client, and the start script's
+        # "already running?" check, at that server instead of ours
+        self.env = {k: v for k, v in os.environ.items() if k != "PULSE_SERVER"} | {"XDG_RUNTIME_DIR": str(runtime)}
         self.runtime = runtime
 
     def start(self) -> None:
