@@ -228,25 +228,16 @@ def _median_smooth(e: np.ndarray, k: int) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(pad, k), axis=1)
 
 
-def _noise_floor(e: np.ndarray, abs_floor: float, live: np.ndarray | None = None) -> np.ndarray:
-    """A floor that follows level drift: the low percentile of the energy in a window around each frame.
-
-    Only `live` frames count (not digital silence nor its edges, see settled_frames): a recording padded with exact
-    zeros would otherwise get a floor so low that its quiet pauses score like words."""
+def _noise_floor(e: np.ndarray, abs_floor: float) -> np.ndarray:
+    """A floor that follows level drift: the low percentile of the energy in a window around each frame."""
     e = np.maximum(e, abs_floor)
     T = e.size
-    live = np.ones(T, bool) if live is None or not live.any() else live
     if T <= _FLOOR_WIN:
-        return np.full(T, np.percentile(e[live], _FLOOR_PCT))
+        return np.full(T, np.percentile(e, _FLOOR_PCT))
     step = 25
     centres = np.arange(0, T, step)
-    everywhere = np.percentile(e[live], _FLOOR_PCT)
-    vals = []
-    for c in centres:
-        w = slice(max(0, c - _FLOOR_WIN // 2), c + _FLOOR_WIN // 2)
-        ew = e[w][live[w]]
-        vals.append(np.percentile(ew, _FLOOR_PCT) if ew.size >= 10 else everywhere)
-    return np.interp(np.arange(T), centres, np.array(vals))
+    vals = np.array([np.percentile(e[max(0, c - _FLOOR_WIN // 2):c + _FLOOR_WIN // 2], _FLOOR_PCT) for c in centres])
+    return np.interp(np.arange(T), centres, vals)
 
 
 def _best_words(score: np.ndarray, n: int) -> tuple[list[tuple[int, int]], float] | None:
@@ -313,15 +304,16 @@ def split_scored(energy_db: np.ndarray, n_words: int, base: SegmenterConfig | No
     if e.size == 0 or n_words <= 0:
         return None, None, SplitQuality(True, ("nothing to split",))
     es = _median_smooth(e, _SMOOTH)
-    live = settled_frames(e, base.abs_floor_db)
-    floor = _noise_floor(es, base.abs_floor_db, live)
+    floor = _noise_floor(es, base.abs_floor_db)
     snr = es - floor
     dp_snr = snr
     if mel is not None and _LOW_BANDS and mel.shape[0] == e.size:
         # voiced speech lives below ~1 kHz; clatter, clicks and hiss mostly above it
-        low = 10.0 * np.log10(np.exp(np.asarray(mel, np.float64)[:, :_LOW_BANDS]).sum(axis=1) + 1e-12)
+        # on the energy's scale (power / win_length^2, as in Frontend), so abs_floor_db means the same for both
+        low = 10.0 * np.log10(np.exp(np.asarray(mel, np.float64)[:, :_LOW_BANDS]).sum(axis=1)
+                              / float(fcfg.win_length) ** 2 + 1e-20)
         lows = _median_smooth(low, _SMOOTH)
-        dp_snr = lows - _noise_floor(lows, base.abs_floor_db, live)
+        dp_snr = lows - _noise_floor(lows, base.abs_floor_db)
     score = np.minimum(np.maximum(dp_snr, 0.0), _CAP_DB) - _THETA_DB
     found = _best_words(score, n_words)
     if found is None:
