@@ -17,7 +17,7 @@ from shared.events import Alternative, Event, ModelRef, RejectEvent, VadEvent, W
 from shared.features import Frontend, FrontendConfig, make_stamp
 from shared.bundle import SPECIAL_LABELS
 from shared.runtime import Decision
-from shared.segment import Segment, SegmenterConfig, StreamSegmenter, segment_mel
+from shared.segment import Segment, SegmenterConfig, StreamSegmenter
 
 
 class Classifier(Protocol):

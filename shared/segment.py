@@ -367,7 +367,6 @@ def _quality(segs: list[Segment], snr: np.ndarray, fcfg: FrontendConfig, total: 
     ms = 1000.0 * fcfg.hop_length / fcfg.sample_rate
     reasons = ["the cuts change with the threshold"] if unstable else []
     lens = np.array([s.end - s.start for s in segs]) * ms
-    peaks = np.array([np.max(snr[s.start:s.end]) for s in segs])
     mass = np.array([np.sum(np.clip(snr[s.start:s.end], 0, _CAP_DB)) for s in segs])
     for i, s in enumerate(segs):
         if lens[i] < 120 or lens[i] > 1300:

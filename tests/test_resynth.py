@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from daemon.replay import replay_events
 from shared.audio import read_audio, write_wav_atomic

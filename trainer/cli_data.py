@@ -43,9 +43,17 @@ def _table(title: str, rows: Iterable[tuple[str, object]]) -> None:
     console.print(t)
 
 
-def _check_data(data: Path) -> Path:
+def _check_data(data: Path, prefix: str | None = None) -> Path:
+    """The data folder must exist; a prefix, when given, must be a usable name (one line and exit 2 otherwise)."""
+    from trainer.words import WordsError, check_prefix
+
     if not data.is_dir():
         _fail(f"{data}: no such data folder")
+    if prefix is not None:
+        try:
+            check_prefix(prefix)
+        except WordsError as exc:
+            _fail(str(exc))
     return data
 
 
@@ -211,13 +219,9 @@ def import_fsdd(src: str = typer.Argument(..., help="FSDD folder, its zip, or a 
                 ) -> None:
     """Import the Free Spoken Digit Dataset: {digit}_{speaker}_{i}.wav -> DATA/PREFIX/<zero..nine>/<speaker>_<i>.wav."""
     from trainer import sources as s
-    from trainer.words import DIGIT_WORDS, WordsError, check_prefix, words_path, write_words
+    from trainer.words import DIGIT_WORDS, words_path, write_words
 
-    _check_data(data)
-    try:
-        check_prefix(prefix)
-    except WordsError as exc:
-        _fail(str(exc))
+    _check_data(data, prefix)
     source = s.FsddSource(src)
     try:
         with _progress() as prog:
@@ -323,13 +327,8 @@ def build_cmd(prefix: str = typer.Argument(..., help="clips DATA/PREFIX/<word>/*
               ) -> None:
     """Turn word clips into the stamp dataset the trainer reads (test speakers held out)."""
     from trainer.dataset import build_dataset, load_dataset
-    from trainer.words import WordsError, check_prefix
 
-    _check_data(data)
-    try:
-        check_prefix(prefix)
-    except WordsError as exc:
-        _fail(str(exc))
+    _check_data(data, prefix)
     with _progress() as prog:
         task = prog.add_task(f"build {prefix}", total=None)
 

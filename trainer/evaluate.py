@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.audio import AudioError, read_audio
-from shared.bundle import SPECIAL_LABELS, load_bundle
+from shared.bundle import load_bundle
 from shared.features import Frontend
 from shared.segment import clip_stamp
 from trainer.dataset import find_clips
