@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 from shared.audio import SAMPLE_RATE
 
@@ -116,9 +115,9 @@ class Frontend:
                                                strides=(self.cfg.hop_length * 4, 4), writeable=False)
 
     def _analyse(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # float32 FFT and one matrix product for the mel bands and the band energy together: 5x faster than float64
-        # with separate reductions (bench/: the frontend was the daemon's most expensive stage).
-        spec = scipy.fft.rfft(frames * self.window, n=self.cfg.n_fft, axis=-1)
+        # A float32 FFT (numpy 2 keeps float32; scipy.fft would add ~28 MB to the daemon's memory) and one matrix
+        # product for the mel bands and the band energy together: the frontend was the daemon's costliest stage.
+        spec = np.fft.rfft(frames * self.window, n=self.cfg.n_fft, axis=-1)
         out = (spec.real * spec.real + spec.imag * spec.imag) @ self._project
         mel = np.log(out[:, :-1] + np.float32(self.cfg.log_eps))
         energy = np.float32(10.0) * np.log10(out[:, -1] + np.float32(1e-10))
