@@ -155,12 +155,7 @@ class MicSource(Source):
         """Close the dead stream and open the same device again (PortAudio re-scanned, so a restarted sound server
         or a re-plugged card is found); SourceError if it is not back yet."""
         sd = self._sd
-        self._stopping = True
-        try:
-            self.stream.abort()
-            self.stream.close()
-        except Exception:
-            pass
+        self.stop()
         try:
             sd._terminate()
             sd._initialize()
