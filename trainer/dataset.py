@@ -40,13 +40,19 @@ def speaker_of(path: Path) -> str:
     return path.stem.split("_", 1)[0]
 
 
-def find_clips(root: Path) -> list[tuple[str, Path]]:
-    """(word, path) for every audio file in `root/<word>/`, sorted."""
+def find_clips(root: Path, hint: str = "") -> list[tuple[str, Path]]:
+    """(word, path) for every audio file in `root/<word>/`, sorted; FileNotFoundError (one line, with `hint`) when
+    the folder is missing or holds no clips, which every caller (build, evaluate, enroll) refuses alike."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder of <word>/ clip folders{hint}")
     out = []
     for wdir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(wdir.iterdir()):
             if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES:
                 out.append((wdir.name, f))
+    if not out:
+        raise FileNotFoundError(f"{root}: holds no <word>/*.wav clips{hint}")
     return out
 
 
@@ -82,11 +88,7 @@ def build_dataset(data: Path, prefix: str, *, out: Path | None = None, test_frac
     root = data / prefix
     out = Path(out) if out is not None else data / f"{prefix}.npz"
     report = BuildReport(out=out)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder of word clips (run `wordstamp split {prefix}` first)")
-    clips = find_clips(root)
-    if not clips:
-        raise FileNotFoundError(f"{root}: holds no <word>/*.wav clips")
+    clips = find_clips(root, f" (run `wordstamp split {prefix}` or `wordstamp import` first)")
     frontend = Frontend(frontend_cfg)
     seg_cfg = seg_cfg or SegmenterConfig()
     stamps, labels_w, speakers, sources, audio = [], [], [], [], []

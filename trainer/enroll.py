@@ -87,11 +87,7 @@ def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None) 
     from trainer.dataset import find_clips, speaker_of
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder of <word>/ clip folders")
     clips = find_clips(folder)
-    if not clips:
-        raise FileNotFoundError(f"{folder}: holds no <word>/*.wav clips")
     cnn = CnnModel(base)
     fe, seg = Frontend(base.frontend_config), base.segmenter_config
     stamps, words, spk, files, bad = [], [], [], [], []
