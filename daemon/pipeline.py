@@ -76,7 +76,7 @@ class Pipeline:
         self.seq = Sequencer()
         self.on_word = on_word
         s = self.segmenter
-        self._keep = s.max_frames + s.hang_frames + s.start_frames + 4 * self.fcfg.context_frames + 50
+        self._keep = s.max_frames + s.hang_frames + s.start_frames + 2 * (self.fcfg.context_before + self.fcfg.context_after) + 50
         self._mel = np.zeros((0, self.fcfg.n_mels), np.float32)
         self._mel0 = 0  # frame index of self._mel[0]
         self._pending: list[Segment] = []  # ended words waiting for their trailing context frames
@@ -157,7 +157,7 @@ class Pipeline:
 
     def _decide_ready(self, final: bool) -> list[Event]:
         have = self.segmenter.t  # frames seen by the segmenter so far
-        ready = [g for g in self._pending if final or g.end + self.fcfg.context_frames <= have]
+        ready = [g for g in self._pending if final or g.end + self.fcfg.context_after <= have]
         self._pending = [g for g in self._pending if g not in ready]
         out: list[Event] = []
         for seg in ready:
@@ -165,9 +165,8 @@ class Pipeline:
         return out
 
     def _decide(self, seg: Segment) -> list[Event]:
-        ctx = self.fcfg.context_frames
-        a = max(self._mel0, seg.start - ctx)
-        b = min(self._mel0 + self._mel.shape[0], seg.end + ctx)
+        a = max(self._mel0, seg.start - self.fcfg.context_before)
+        b = min(self._mel0 + self._mel.shape[0], seg.end + self.fcfg.context_after)
         mel = self._mel[a - self._mel0:b - self._mel0]
         stamp = make_stamp(mel, self.fcfg)
         decisions = self.recognizer.classify(stamp, top_k=self.opts.top_k)
@@ -207,7 +206,7 @@ class Pipeline:
     def _trim(self) -> None:
         extra = self._mel.shape[0] - self._keep
         if self._pending:
-            extra = min(extra, self._pending[0].start - self.fcfg.context_frames - self._mel0)
+            extra = min(extra, self._pending[0].start - self.fcfg.context_before - self._mel0)
         if extra > 256:  # trim in batches: fewer copies
             self._mel = self._mel[extra:].copy()
             self._mel0 += extra

@@ -414,7 +414,7 @@ def clip_stamp(x: np.ndarray, frontend: Frontend, cfg: SegmenterConfig | None = 
 
 
 def segment_mel(mel: np.ndarray, start: int, end: int, fcfg: FrontendConfig) -> np.ndarray:
-    """The frames of a segment with `context_frames` either side, clamped to what exists."""
-    a = max(0, start - fcfg.context_frames)
-    b = min(mel.shape[0], end + fcfg.context_frames)
+    """The frames of a segment with the frontend's context before and after it, clamped to what exists."""
+    a = max(0, start - fcfg.context_before)
+    b = min(mel.shape[0], end + fcfg.context_after)
     return mel[a:b]

@@ -91,3 +91,26 @@ def test_noise_after_digital_silence_is_not_speech(rng):
     y = np.concatenate([x, w, np.zeros(8000, np.float32)])
     y[x.size:] += (0.02 * rng.standard_normal(y.size - x.size)).astype(np.float32)
     assert len(segment_frames(fe.compute(y)[1], fcfg=fe.cfg)) == 1
+
+
+def test_stamp_keeps_a_soft_onset_the_segmenter_misses(rng):
+    """'six': a 150 ms hiss above 4 kHz (which the segmenter's band does not hear) before the vowel. The segment starts
+    at the vowel, but the stamp's context must still hold the hiss, or "six" becomes "ix"."""
+    from shared.segment import clip_stamp, segment_mel, word_span
+
+    fe = Frontend()
+    quiet = 0.001 * rng.standard_normal(8000).astype(np.float32)
+    t = np.arange(2400) / 16000
+    hiss = (0.05 * np.sin(2 * np.pi * 5500 * t) * np.hanning(t.size)).astype(np.float32)
+    vowel = tone_word(rng, seconds=0.3, f0=140)
+    x = np.concatenate([quiet, hiss, vowel, quiet])
+    mel, energy = fe.compute(x)
+    start, end = word_span(mel, energy, fe.cfg)
+    hiss_frames = range(8000 // 160, (8000 + hiss.size) // 160 - 2)
+    assert start > hiss_frames[-1], "the segmenter is expected not to hear the hiss"
+    kept = segment_mel(mel, start, end, fe.cfg)
+    assert kept.shape[0] == end - start + fe.cfg.context_before + fe.cfg.context_after
+    first = start - fe.cfg.context_before  # frame index of kept[0]
+    assert first <= hiss_frames[len(hiss_frames) // 2]  # at least half of the hiss is in the stamp's context
+    stamp = clip_stamp(x, fe)
+    assert stamp.shape == fe.cfg.stamp_shape
