@@ -81,6 +81,21 @@ def test_calibrated_threshold_limits_false_accepts():
     assert 0.6 < t <= 0.8 and cal["val_oov_false_accept"] == 0.0 and cal["val_in_vocab_accuracy"] == 1.0
 
 
+def test_calibration_weighs_each_speaker_kind_alike():
+    """Ten synthetic clips recognised at 0.95 and two recorded people's at 0.6; of four unknown words one is taken for
+    "a" at 0.95 and one at 0.7: no threshold meets the FA target, so the cost decides. Counted clip by clip, the synthetic clips outvote the people and the
+    threshold goes above 0.7 (both people missed); counted kind by kind, missing the people costs as much, and the
+    threshold stays at or below 0.6."""
+    words = ["a", "_unknown_"]
+    probs = np.array([[.95, .05]] * 10 + [[.6, .4]] * 2 + [[.95, .05], [.7, .3]] + [[.2, .8]] * 2)
+    labels = np.array([0] * 12 + [1] * 4)
+    kinds = np.array(["espeak"] * 10 + ["human"] * 2 + ["espeak"] * 4)
+    t_clips, _ = calibrate_threshold(probs, labels, words, max_fa=0.0, fa_cost=1.0)
+    t_kinds, cal = calibrate_threshold(probs, labels, words, max_fa=0.0, fa_cost=1.0, groups=kinds)
+    assert t_clips > 0.7
+    assert t_kinds <= 0.6 and cal["val_in_vocab_accuracy"] == 1.0
+
+
 def test_cli_export_evaluate_predict_on_the_trained_run(tiny_run, tmp_path, rng):
     import soundfile as sf
     from typer.testing import CliRunner
@@ -135,3 +150,18 @@ def test_fine_unknown_words_fold_back_into_unknown():
     fine_p = train_m.predict(x, verbose=0)[1]
     served = serve_m.predict(x, verbose=0)[1]
     assert served.shape == (3, 4) and np.allclose(served, fine_p @ merge, atol=1e-5)
+
+
+def test_reverberation_adds_a_decaying_tail_at_the_same_peak():
+    from trainer.augment import reverberate
+
+    rng = np.random.default_rng(3)
+    x = np.zeros(8000, np.float32)
+    x[1000:1400] = 0.5 * np.sin(np.arange(400) / 5)
+    y = reverberate(x, rng, rt60_s=0.4)
+    assert y.dtype == np.float32 and y.size > x.size  # the tail is kept
+    assert abs(float(np.max(np.abs(y))) - 0.5) < 1e-4  # same peak level as the dry clip
+    tail = y[1400 + 800:1400 + 1600]
+    late = y[1400 + 4000:1400 + 4800]
+    assert np.sqrt(np.mean(tail**2)) > 1e-4  # energy after the sound stopped ...
+    assert np.sqrt(np.mean(late**2)) < np.sqrt(np.mean(tail**2))  # ... that decays

@@ -1,6 +1,7 @@
 """Waveform and spectrogram augmentation, through the serving path (segment -> stamp) so training sees what serving sees.
 
-Per clip: speed perturbation (resampling), gain, a random low-pass at 4 kHz or lower (FSDD is 8 kHz audio: mixing
+Per clip: speed perturbation (resampling), room reverberation (a synthetic decaying-noise impulse response), a
+microphone-like high-pass, gain, a random low-pass at 4 kHz or lower (FSDD is 8 kHz audio: mixing
 bandwidths keeps bandwidth from being a cue), background noise at a random SNR, a time shift of the stamp, then a
 mel-axis warp (a cheap pitch / vocal-tract perturbation). SpecAugment masks are applied per epoch on the stamps.
 Augmented copies are precomputed with a process pool (fork), since segmenting in Python is too slow for tf.data.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, fftconvolve, sosfilt
 
 from shared.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, read_audio, resample
 from shared.features import Frontend, FrontendConfig
@@ -28,6 +29,10 @@ class AugmentConfig:
 
     speed: tuple[float, float] = (0.85, 1.15)
     gain_db: tuple[float, float] = (-20.0, 6.0)
+    reverb_p: float = 0.3  # the recipe's voices are dry (TTS, close-talking FSDD); users' rooms are not
+    rt60_s: tuple[float, float] = (0.15, 0.7)
+    highpass_p: float = 0.25  # small microphones lose the low end
+    highpass_hz: tuple[float, float] = (80.0, 400.0)
     lowpass_p: float = 0.5
     lowpass_hz: tuple[float, float] = (2500.0, 4000.0)
     noise_p: float = 0.6
@@ -60,6 +65,11 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
     speed = rng.uniform(*cfg.speed)
     if abs(speed - 1.0) > 0.01:
         x = resample(x, int(round(SAMPLE_RATE * speed)), SAMPLE_RATE)
+    if rng.random() < cfg.reverb_p:
+        x = reverberate(x, rng, float(rng.uniform(*cfg.rt60_s)))
+    if rng.random() < cfg.highpass_p:
+        sos = butter(2, rng.uniform(*cfg.highpass_hz), btype="high", fs=SAMPLE_RATE, output="sos")
+        x = sosfilt(sos, x).astype(np.float32)
     if rng.random() < cfg.lowpass_p:
         sos = butter(6, rng.uniform(*cfg.lowpass_hz), btype="low", fs=SAMPLE_RATE, output="sos")
         x = sosfilt(sos, x).astype(np.float32)
@@ -75,6 +85,19 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
         x = x + seg * np.float32(np.sqrt(p_sig / (p_noise * 10 ** (snr / 10))))
     x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def reverberate(x: np.ndarray, rng: np.random.Generator, rt60_s: float) -> np.ndarray:
+    """x in a random room: convolved with exponentially decaying noise (60 dB down after rt60_s) after a direct path,
+    at a random direct-to-reverberant ratio; the tail is kept, and the level matches the dry clip's peak."""
+    n = max(1, int(rt60_s * SAMPLE_RATE))
+    t = np.arange(n) / SAMPLE_RATE
+    h = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)
+    h *= 10 ** (-rng.uniform(0.0, 12.0) / 20) / (np.sqrt(np.sum(h**2)) + 1e-12)  # reverberant energy 0-12 dB below
+    h[0] = 1.0
+    y = fftconvolve(x, h)[: x.size + n // 2]
+    peak = float(np.max(np.abs(y))) + 1e-12
+    return (y * (float(np.max(np.abs(x))) / peak)).astype(np.float32)
 
 
 def mel_warp(stamp: np.ndarray, factor: float) -> np.ndarray:

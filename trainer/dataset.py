@@ -56,6 +56,15 @@ def find_clips(root: Path, hint: str = "") -> list[tuple[str, Path]]:
     return out
 
 
+def speaker_kind(speaker: str) -> str:
+    """What made a clip: "espeak" and "tts" (other synthetic voices), "noise", or "human" (recorded people)."""
+    if speaker.startswith("tts-espeak"):
+        return "espeak"
+    if speaker.startswith("tts"):
+        return "tts"
+    return "noise" if speaker.startswith("noise") else "human"
+
+
 def choose_test_speakers(speakers: list[str], fraction: float, seed: int) -> list[str]:
     """A seeded choice of about `fraction` of the speakers (at least one when there are two or more)."""
     uniq = sorted(set(speakers))
