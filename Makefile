@@ -14,7 +14,7 @@ test:  ## the whole test suite (installs PortAudio, PulseAudio, TTS voices and t
 
 models:  ## rebuild models/digits and models/animals from ../shared/data and TTS
 	@scripts/setup.sh test
-	@scripts/make-models.sh $(SHARED)
+	@scripts/make-models.sh $(SHARED) --fresh
 
 bench:  ## every performance figure -> bench/results.json and bench/RESULTS.md
 	@scripts/setup.sh test

@@ -27,9 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=REPO / "data" / "recipe")
     ap.add_argument("--models", type=Path, default=REPO / "models")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
-    ap.add_argument("--epochs", type=int, default=18)
-    ap.add_argument("--copies", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=24)
+    ap.add_argument("--copies", type=int, default=2, help="augmented copies of each clip an epoch")
+    ap.add_argument("--pool-copies", type=int, default=6, help="... drawn from this many precomputed ones")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--width", type=int, default=64, help="channels of the DS-CNN blocks")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--espeak-voices", type=int, default=200, help="espeak-ng voice+variant speakers of the digits")
+    ap.add_argument("--sc-repeat", type=int, default=3, help="links of each Speech Commands digit clip (oversampling)")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
     a = ap.parse_args(argv)
@@ -57,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.fresh and a.work.exists():
         shutil.rmtree(a.work)
     a.work.mkdir(parents=True, exist_ok=True)
-    info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes)
+    info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
+                          sc_repeat=a.sc_repeat)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
     lap("digits data")
-    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, seed=a.seed, noise_dir=str(a.shared / "noise"),
-                      net=NetConfig(arch="dscnn"))
+    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed, noise_dir=str(a.shared / "noise"),
+                      batch=a.batch, lr=a.lr, net=NetConfig(arch="dscnn", width=a.width))
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")
