@@ -111,7 +111,7 @@ def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None) 
     return Embedded(np.concatenate(embs), np.concatenate(probs), np.array(words), np.array(spk), files, bad)
 
 
-def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 1.0, input: str = "embedding", threshold: float = -0.3,
+def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 0.01, input: str = "embedding", threshold: float = -0.3,
              temperature: float = 3.0, seed: int = 0) -> HeadParams:
     """A one-vs-rest linear SVM on standardised features (scikit-learn), exported as plain numbers."""
     from sklearn.svm import LinearSVC
@@ -176,7 +176,7 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
 
 
 def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: str = "embedding",
-                  threshold: float = -0.3, c: float = 1.0, metrics: dict | None = None,
+                  threshold: float = -0.3, c: float = 0.01, metrics: dict | None = None,
                   attribution: str | None = None) -> Bundle:
     """Embed `folder` (and `negatives` as _unknown_) with the base bundle, fit the head, write the head bundle."""
     from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
