@@ -1,0 +1,69 @@
+"""Accuracy and false accepts of a digits bundle against its reject threshold, on validation and held-out folders.
+
+    python -m scripts.threshold_curve models/digits --run runs/digits --work data/recipe \
+        [--tts ~/.cache/wordstamp-bench/tts]
+
+The bundle's own threshold is one point on these curves; this shows what the others would cost. Validation = the run's
+validation speakers (runs/<name>/calib.npz); sc-test and oov = the recipe's held-out folders; --tts = held-out TTS
+voices (`make bench` caches them), whose animal words count as out-of-vocabulary. Every figure runs the int8 model on
+LiteRT, as `wordstamp evaluate` does (top-1 at threshold 0 is accuracy before rejection).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from shared.audio import read_audio
+from shared.bundle import SPECIAL_LABELS, load_bundle
+from shared.features import Frontend
+from shared.runtime import CnnModel
+from shared.segment import clip_stamp
+from trainer.dataset import find_clips
+
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
+
+
+def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[np.ndarray, list[str]]:
+    clips = find_clips(folder)
+    x = np.stack([clip_stamp(read_audio(p), fe, seg) for _, p in clips])
+    return np.concatenate([cnn.infer(x[a:a + 128])[1] for a in range(0, len(x), 128)]), [w for w, _ in clips]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle", type=Path)
+    ap.add_argument("--run", type=Path, required=True, help="the training run folder (for its validation stamps)")
+    ap.add_argument("--work", type=Path, required=True, help="the recipe folder holding sc-test/ and oov/")
+    ap.add_argument("--tts", type=Path, default=None, help="held-out TTS voices, <word>/*.wav")
+    a = ap.parse_args(argv)
+    b = load_bundle(a.bundle)
+    cnn, fe, seg, words = CnnModel(b), Frontend(b.frontend_config), b.segmenter_config, b.manifest.vocabulary
+    special = np.array([w in SPECIAL_LABELS for w in words])
+    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (probs, label index or -1 for out-of-vocabulary)
+    cal = np.load(a.run / "calib.npz")
+    vl = cal["val_labels"]
+    sets["validation"] = (cnn.infer(cal["val_stamps"].astype(np.float32))[1], np.where(special[vl], -1, vl))
+    for name, folder in (("sc-test", a.work / "sc-test"), ("oov", a.work / "oov"), ("tts", a.tts)):
+        if folder is not None and folder.is_dir():
+            p, ws = _probs(cnn, fe, seg, folder)
+            sets[name] = (p, np.array([words.index(w) if w in words and w not in SPECIAL_LABELS else -1 for w in ws]))
+    print(f"bundle threshold {b.manifest.threshold}; accuracy = in-vocabulary clips accepted as the right word, "
+          "fa = out-of-vocabulary clips accepted as a word")
+    print("threshold  " + "  ".join(f"{n:>22}" for n in sets))
+    for t in THRESHOLDS:
+        cells = []
+        for p, lab in sets.values():
+            top, conf = p.argmax(1), p.max(1)
+            inv, oov = lab >= 0, lab < 0
+            acc = f"{np.mean((top[inv] == lab[inv]) & (conf[inv] >= t)):6.1%}" if inv.any() else "     -"
+            fa = f"{np.mean(~special[top[oov]] & (conf[oov] >= t)):6.1%}" if oov.any() else "     -"
+            cells.append(f"acc {acc} fa {fa}")
+        print(f"{t:9.2f}  " + "  ".join(f"{c:>22}" for c in cells))
+    print("n: " + ", ".join(f"{n} {int((lab >= 0).sum())} in / {int((lab < 0).sum())} out" for n, (_, lab) in sets.items()))
+
+
+if __name__ == "__main__":
+    main()
