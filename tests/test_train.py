@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     make_clips(root / "tones", speakers=4, takes=8)
     build_dataset(root, "tones", test_speakers=["spk3"])
-    cfg = TrainConfig(epochs=12, copies=1, workers=1, batch=16, lr=5e-3, patience=12, noise_dir=None,
+    cfg = TrainConfig(epochs=12, copies=1, pool_copies=2, workers=1, batch=16, lr=5e-3, patience=12, noise_dir=None,
                       val_fraction=0.34, net=NetConfig(arch="dscnn", width=12, blocks=2, embedding_dim=16))
     run = root / "run"
     info = train([root / "tones.npz"], run, cfg, log=lambda m: None)

@@ -49,14 +49,15 @@ def register(app: typer.Typer) -> None:
               epochs: int = typer.Option(15, help="maximum epochs (early stopping on held-out speakers)"),
               seed: int = typer.Option(0),
               arch: str = typer.Option("dscnn", help="dscnn or baseline (the seed's MNIST-style net)"),
-              copies: int = typer.Option(2, help="augmented copies of every training clip"),
+              copies: int = typer.Option(2, help="augmented copies of every training clip an epoch"),
+              pool_copies: int = typer.Option(0, help="... drawn afresh each epoch from this many (0: always the same)"),
               noise: Optional[Path] = typer.Option(None, "--noise", help="background-noise folder (default ../shared/data/noise)"),
               data: Path = typer.Option(Path("data"), help="folder of the datasets")) -> None:
         """Train a CNN on stamp datasets; writes model.keras, run.json, calib.npz and curve.png to the run folder."""
         from trainer.nets import NetConfig
         from trainer.train import TrainConfig, train as do_train
 
-        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, net=NetConfig(arch=arch))
+        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies, net=NetConfig(arch=arch))
         if noise is not None:
             if not noise.is_dir():
                 _fail(FileNotFoundError(f"{noise}: no such noise folder"))
