@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     cnn, fe, seg, words = CnnModel(b), Frontend(b.frontend_config), b.segmenter_config, b.manifest.vocabulary
     special = np.array([w in SPECIAL_LABELS for w in words])
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (probs, label index or -1 for out-of-vocabulary)
-    cal = np.load(a.run / "calib.npz")
+    cal = np.load(a.run / "calib.npz", allow_pickle=False)
     vl = cal["val_labels"]
     sets["validation"] = (cnn.infer(cal["val_stamps"].astype(np.float32))[1], np.where(special[vl], -1, vl))
     for name, folder in (("sc-test", a.work / "sc-test"), ("oov", a.work / "oov"), ("tts", a.tts)):
