@@ -76,7 +76,8 @@ class Pipeline:
         self.seq = Sequencer()
         self.on_word = on_word
         s = self.segmenter
-        self._keep = s.max_frames + s.hang_frames + s.start_frames + 2 * (self.fcfg.context_before + self.fcfg.context_after) + 50
+        ctx = self.fcfg.context_before + self.fcfg.context_after
+        self._keep = s.max_frames + s.hang_frames + s.start_frames + 2 * ctx + 50
         self._mel = np.zeros((0, self.fcfg.n_mels), np.float32)
         self._mel0 = 0  # frame index of self._mel[0]
         self._pending: list[Segment] = []  # ended words waiting for their trailing context frames

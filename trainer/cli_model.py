@@ -146,7 +146,8 @@ def register(app: typer.Typer) -> None:
                negatives: Optional[Path] = typer.Option(None, help="folder of other words' clips, learnt as _unknown_"),
                input: str = typer.Option("embedding", help="embedding or probs (what the SVM sees)"),
                threshold: float = typer.Option(-0.3, help="reject when the best SVM score is below this"),
-               c: float = typer.Option(0.01, "-C", help="SVM regularisation (small: a handful of clips must not be fitted exactly)")) -> None:
+               c: float = typer.Option(0.01, "-C", help="SVM regularisation (small: a handful of clips must not be "
+                                                        "fitted exactly)")) -> None:
         """Learn new words with a linear SVM on the base CNN's embedding; writes a head bundle (head.json)."""
         from trainer.enroll import enroll_folder
 

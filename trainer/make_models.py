@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
     lap("digits data")
-    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed, noise_dir=str(a.shared / "noise"),
-                      batch=a.batch, lr=a.lr, net=NetConfig(arch="dscnn", width=a.width))
+    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed,
+                      noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, net=NetConfig(arch="dscnn", width=a.width))
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")

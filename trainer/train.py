@@ -194,12 +194,12 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
     aug_x, src = _augment(data, tr_idx, cfg, noises)
     fine, fine_words = data.fine(cfg.fine_min_clips) if cfg.fine_unknown else (data.labels, list(data.words))
-    x_tr, y_tr = (data.stamps[tr_idx], fine[tr_idx]), (aug_x, fine[tr_idx][src])
+    clean, pool = (data.stamps[tr_idx], fine[tr_idx]), (aug_x, fine[tr_idx][src])  # (stamps, fine labels) each
     merge = np.zeros((len(fine_words), len(data.words)), np.float32)
     for i, w in enumerate(fine_words):
         merge[i, data.words.index(w.split(":")[0])] = 1.0
     log(f"augmented to {aug_x.shape[0]} stamps in {time.time() - t0:.0f} s; {len(fine_words)} training classes")
-    model, history = _fit(x_tr, y_tr, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
+    model, history = _fit(clean, pool, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
     return model, history, tr_idx, val_idx, val_spk
 
 
@@ -233,7 +233,8 @@ def _augment(data: Pooled, idx: np.ndarray, cfg: TrainConfig, noises: list[np.nd
     clips = [data.clips[i] for i in idx]
     with Progress(transient=True) as bar:
         task = bar.add_task("augmenting", total=len(clips) * max(cfg.copies, cfg.pool_copies))
-        return augment_many(clips, max(cfg.copies, cfg.pool_copies), cfg.augment, noises, seed=cfg.seed, fcfg=data.frontend,
+        return augment_many(clips, max(cfg.copies, cfg.pool_copies), cfg.augment, noises, seed=cfg.seed,
+                            fcfg=data.frontend,
                             seg_cfg=data.segmenter, workers=cfg.workers,
                             progress=lambda n: bar.advance(task, n))
 
