@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.audio import atomic_write_bytes, read_audio
+from trainer.dataset import speaker_kind
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ANIMALS = ["cat", "dog", "bird", "fox"]
@@ -233,8 +234,8 @@ def prepare_animals(shared: Path, root: Path, *, seed: int = 0, test_fraction: f
     jobs = tts_jobs(ANIMALS, pool, n_espeak=n_espeak + 12, seed=seed + 11, flite_speeds=(0.9, 1.1))
     errors = run_tts(jobs)
     spk = sorted({f.name.split("_")[0] for f in pool.glob("*/*.wav")})
-    sc_spk = [s for s in spk if not s.startswith("tts-")]
-    espeak_spk = [s for s in spk if s.startswith("tts-espeak-")]
+    sc_spk = [s for s in spk if speaker_kind(s) == "human"]
+    espeak_spk = [s for s in spk if speaker_kind(s) == "espeak"]
     held = set(rng.choice(sc_spk, size=round(test_fraction * len(sc_spk)), replace=False).tolist())
     held |= set(rng.choice(espeak_spk, size=min(12, len(espeak_spk) // 3), replace=False).tolist())
     for f in sorted(pool.glob("*/*.wav")):

@@ -114,11 +114,11 @@ def calibrate_threshold(probs: np.ndarray, labels: np.ndarray, words: list[str],
         return float(np.mean(~special[top[oov]] & (conf[oov] >= t))) if oov.any() else 0.0
 
     grid = [k / 100 for k in range(round(lo * 100), round(hi * 100) + 1)]  # exactly the values that get stored
+    parts = [np.ones(len(labels), bool)] if groups is None else [groups == g for g in np.unique(groups)]
+    parts = [m for m in parts if np.any(~special[labels[m]])]  # kinds with in-vocabulary clips
+
     def acc_at(t: float) -> float:
-        if groups is None:
-            return _accept_accuracy(probs, labels, special, t)
-        kinds = [g for g in np.unique(groups) if np.any(~special[labels[groups == g]])]
-        return float(np.mean([_accept_accuracy(probs[groups == g], labels[groups == g], special, t) for g in kinds]))
+        return float(np.mean([_accept_accuracy(probs[m], labels[m], special, t) for m in parts])) if parts else 0.0
 
     ok = [t for t in grid if fa_at(t) <= max_fa]
     best = ok[0] if ok else min(grid, key=lambda t: (1 - acc_at(t)) + fa_cost * fa_at(t))
