@@ -165,3 +165,25 @@ def test_reverberation_adds_a_decaying_tail_at_the_same_peak():
     late = y[1400 + 4000:1400 + 4800]
     assert np.sqrt(np.mean(tail**2)) > 1e-4  # energy after the sound stopped ...
     assert np.sqrt(np.mean(late**2)) < np.sqrt(np.mean(tail**2))  # ... that decays
+
+
+def test_speech_referenced_snr_ignores_the_silence_around_a_word():
+    """The same word with 0.2 s or 2 s of silence around it gets the same noise level when the SNR is measured on the
+    word (snr_ref="speech"); measured on the whole clip the padded one would get far less noise."""
+    from trainer.augment import perturb_audio, speech_power
+
+    word = (0.5 * np.sin(np.arange(4000) / 3)).astype(np.float32)
+    short = np.concatenate([np.zeros(1600, np.float32), word, np.zeros(1600, np.float32)])
+    long = np.concatenate([np.zeros(16000, np.float32), word, np.zeros(16000, np.float32)])
+    assert abs(speech_power(short) - speech_power(long)) < 1e-6
+    assert abs(speech_power(long) - float(np.mean(word**2))) < 1e-3
+    noise = [np.random.default_rng(0).standard_normal(64000).astype(np.float32)]
+    quiet = dict(speed=(1.0, 1.0), reverb_p=0.0, highpass_p=0.0, lowpass_p=0.0, noise_p=1.0, snr_db=(10.0, 10.0),
+                 gain_db=(0.0, 0.0))
+
+    def noise_rms(x, ref):
+        y = perturb_audio(x, np.random.default_rng(1), noise, AugmentConfig(snr_ref=ref, **quiet))
+        return float(np.sqrt(np.mean(y[:1000] ** 2)))  # the leading pad is noise only
+
+    assert abs(noise_rms(short, "speech") / noise_rms(long, "speech") - 1) < 0.05
+    assert noise_rms(long, "clip") < 0.5 * noise_rms(long, "speech")

@@ -37,6 +37,7 @@ class AugmentConfig:
     lowpass_hz: tuple[float, float] = (2500.0, 4000.0)
     noise_p: float = 0.6
     snr_db: tuple[float, float] = (0.0, 20.0)
+    snr_ref: str = "clip"  # "speech": SNR against the word's loud frames (as bench/ and users mean it); "clip": whole clip
     shift_frames: int = 8
     warp: tuple[float, float] = (0.9, 1.1)  # mel-axis stretch factor
     time_masks: int = 1
@@ -79,12 +80,23 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
         n = noises[int(rng.integers(len(noises)))]
         s = int(rng.integers(0, n.size - x.size)) if n.size > x.size else 0
         seg = np.resize(n[s:s + x.size], x.size)
-        p_sig = float(np.mean(x**2)) + 1e-10
+        p_sig = (speech_power(x) if cfg.snr_ref == "speech" else float(np.mean(x**2))) + 1e-10
         p_noise = float(np.mean(seg**2)) + 1e-10
         snr = rng.uniform(*cfg.snr_db)
         x = x + seg * np.float32(np.sqrt(p_sig / (p_noise * 10 ** (snr / 10))))
     x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def speech_power(x: np.ndarray, hop: int = SAMPLE_RATE // 100, within_db: float = 20.0) -> float:
+    """Mean power of the 10 ms frames within `within_db` of the loudest: the word itself, not the pauses or padding
+    around it, so that an SNR means the same for a tight FSDD clip and a 1 s Speech Commands one."""
+    n = x.size // hop
+    if n == 0:
+        return float(np.mean(x**2)) if x.size else 0.0
+    e = np.mean(x[:n * hop].reshape(n, hop) ** 2, axis=1)
+    loud = e[e >= e.max() * 10 ** (-within_db / 10)]
+    return float(np.mean(loud))
 
 
 def reverberate(x: np.ndarray, rng: np.random.Generator, rt60_s: float) -> np.ndarray:
