@@ -1,0 +1,71 @@
+"""Classifiers for a head on the digits CNN's embedding, compared at 1/3/5/10 shots a word on unseen speakers.
+
+    python -m scripts.head_compare models/digits --work data/recipe
+
+Each draw takes `shots` random clips a word from the recipe's animals enrolment pool plus all of its negatives
+(_unknown_/_silence_), fits on standardised embeddings and scores the held-out speakers (animals-test: a clip counts
+when the right word is accepted; reject classes count as rejections) and the out-of-vocabulary words of `oov` (tree,
+wow, sheila, marvin, noise: any accepted word is a false accept). Mean of 5 draws. The shipped head is the linear SVM
+(`wordstamp enroll`); the others are candidates measured, not shipped (models/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from shared.bundle import SPECIAL_LABELS, load_bundle
+from trainer.enroll import embed_folder
+
+
+def candidates() -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.svm import LinearSVC
+
+    return {"linear SVM C=0.01 (shipped)": lambda: LinearSVC(C=0.01, class_weight="balanced", max_iter=5000),
+            "logistic regression C=0.01": lambda: LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000),
+            "logistic regression C=0.03": lambda: LogisticRegression(C=0.03, class_weight="balanced", max_iter=3000),
+            "nearest class mean": lambda: NearestCentroid()}
+
+
+def accepted(labels: np.ndarray) -> np.ndarray:
+    return np.array([None if w in SPECIAL_LABELS else w for w in labels], dtype=object)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scripts.head_compare", description=__doc__.split("\n\n")[0])
+    ap.add_argument("base", type=Path)
+    ap.add_argument("--work", type=Path, default=Path("data/recipe"))
+    ap.add_argument("--draws", type=int, default=5)
+    a = ap.parse_args(argv)
+    base = load_bundle(a.base)
+    pool, test, neg, oov = (embed_folder(base, a.work / f) for f in ("animals", "animals-test", "animals-neg", "oov"))
+    vocab = sorted(set(pool.words.tolist()))
+    x_oov = oov.emb[~np.isin(oov.words, vocab)]
+    want = accepted(test.words)
+    print(f"held-out clips {len(test.words)}, out-of-vocabulary {len(x_oov)}, negatives {len(neg.words)}")
+    print(f"{'classifier':<30}" + "".join(f"{f'{k} shots acc / fa':>22}" for k in (1, 3, 5, 10)))
+    for name, make in candidates().items():
+        row = []
+        for k in (1, 3, 5, 10):
+            rng = np.random.default_rng(0)
+            acc, fa = [], []
+            for _ in range(a.draws):
+                idx = np.concatenate([rng.choice(np.flatnonzero(pool.words == w), size=min(k, int(np.sum(pool.words == w))),
+                                                 replace=False) for w in vocab])
+                x = np.concatenate([pool.emb[idx], neg.emb])
+                y = np.concatenate([pool.words[idx], neg.words])
+                mean, scale = x.mean(0), x.std(0) + 1e-6
+                clf = make().fit((x - mean) / scale, y)
+                acc.append(np.mean(accepted(clf.predict((test.emb - mean) / scale)) == want))
+                fa.append(np.mean(accepted(clf.predict((x_oov - mean) / scale)) != None))  # noqa: E711 (object array)
+            row.append(f"{100 * np.mean(acc):5.1f} % / {100 * np.mean(fa):4.1f} %")
+        print(f"{name:<30}" + "".join(f"{r:>22}" for r in row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
