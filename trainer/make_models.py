@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=REPO / "data" / "recipe")
     ap.add_argument("--models", type=Path, default=REPO / "models")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
-    ap.add_argument("--epochs", type=int, default=24)
+    ap.add_argument("--epochs", type=int, default=22)
     ap.add_argument("--copies", type=int, default=2, help="augmented copies of each clip an epoch")
     ap.add_argument("--pool-copies", type=int, default=6, help="... drawn from this many precomputed ones")
     ap.add_argument("--seed", type=int, default=0)
@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--espeak-voices", type=int, default=200, help="espeak-ng voice+variant speakers of the digits")
     ap.add_argument("--sc-repeat", type=int, default=3, help="links of each Speech Commands digit clip (oversampling)")
+    ap.add_argument("--warp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LO", "HI"),
+                    help="mel-axis stretch range of the augmentation (vocal-tract length)")
+    ap.add_argument("--snr", type=float, nargs=2, default=(0.0, 20.0), metavar=("LO", "HI"),
+                    help="background-noise SNR range of the augmentation, dB")
+    ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
+                    help="SNR against the whole clip or the word's loud frames")
+    ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
     a = ap.parse_args(argv)
@@ -49,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.enroll import embed_folder, enroll_folder, shots_curve
     from trainer.evaluate import confusion_png, evaluate_folder
     from trainer.export import export_run
+    from trainer.augment import AugmentConfig
     from trainer.nets import NetConfig
     from trainer.recipe import prepare_animals, prepare_digits
     from trainer.train import TrainConfig, train
@@ -69,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed,
-                      noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, net=NetConfig(arch="dscnn", width=a.width))
+                      noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
+                      net=NetConfig(arch="dscnn", width=a.width),
+                      augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")
