@@ -56,11 +56,13 @@ def daemon(
     block_ms: Optional[int] = typer.Option(None, "--block-ms", help="Audio block size in ms [20]."),
     curve: Optional[str] = typer.Option(None, "--curve", help="CURVE key folder (wordstamp keys DIR); needed to "
                                         "bind or connect anywhere but loopback."),
+    threshold: Optional[list[str]] = typer.Option(None, "--threshold", help="MODEL=VALUE: that model's reject "
+                                                  "threshold instead of its calibrated one (repeat)."),
 ) -> None:
     """Recognise words from a microphone (or a file) and publish them as ZeroMQ events until stopped."""
     errors = _known_errors()
     try:
-        from daemon.config import build_config
+        from daemon.config import build_config, parse_thresholds
         from daemon.service import Daemon
 
         cfg = build_config(config, model=model, device=device, device_rate=device_rate, input=input, fast=fast,
@@ -68,7 +70,7 @@ def daemon(
                            source_id=source_id, status_interval=status_interval, sndhwm=sndhwm, sndbuf=sndbuf,
                            top_k=top_k,
                            wait_subscriber=wait_subscriber, ring_seconds=ring_seconds, block_ms=block_ms,
-                           curve=curve)
+                           curve=curve, threshold=parse_thresholds(threshold))
         d = Daemon(cfg)
     except errors as exc:
         fail(str(exc))
@@ -107,17 +109,20 @@ def replay(
     reject: bool = typer.Option(False, "--reject", help="Also print reject events."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A daemon TOML file (models, segmenter, ...)."),
     source_id: Optional[str] = typer.Option(None, "--source-id", help="The events' source field [host name]."),
+    threshold: Optional[list[str]] = typer.Option(None, "--threshold", help="MODEL=VALUE: that model's reject "
+                                                  "threshold instead of its calibrated one (repeat)."),
 ) -> None:
     """Run the daemon's pipeline over a file as fast as possible; print the events it would publish."""
     errors = _known_errors()
     try:
-        from daemon.config import build_config
+        from daemon.config import build_config, parse_thresholds
         from daemon.listen import format_event
         from daemon.replay import replay_events
 
-        cfg = build_config(config, model=model, reject=reject or None, source_id=source_id)
+        cfg = build_config(config, model=model, reject=reject or None, source_id=source_id,
+                           threshold=parse_thresholds(threshold))
         for ev in replay_events(file, cfg.models(), reject=cfg.reject, top_k=cfg.top_k, source_id=cfg.source_id,
-                                segmenter=cfg.segmenter):
+                                segmenter=cfg.segmenter, thresholds=cfg.threshold):
             print(ev.to_json() if json_ else format_event(ev), flush=True)
     except errors as exc:
         fail(str(exc))

@@ -47,6 +47,7 @@ class DaemonConfig:
     ring_seconds: float = 10.0  # ring buffer length between the audio callback and the worker
     block_ms: int = 20  # audio block size asked of the device / read from a file
     segmenter: dict = field(default_factory=dict)  # overrides of the bundle's segmenter settings (a [segmenter] table)
+    threshold: dict = field(default_factory=dict)  # reject threshold per model name (a [threshold] table: digits = 0.9)
     curve: str | None = None  # CURVE key folder (`wordstamp keys DIR`); needed for any non-loopback endpoint
 
     def models(self) -> list[str]:
@@ -62,7 +63,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "control": (str,), "reject": (bool,), "replay_audio": (bool,), "replay_dir": (str,), "source_id": (str,),
     "status_interval": (int, float), "sndhwm": (int,), "sndbuf": (int,), "top_k": (int,),
     "wait_subscriber": (int, float),
-    "ring_seconds": (int, float), "block_ms": (int,), "segmenter": (dict,), "curve": (str,),
+    "ring_seconds": (int, float), "block_ms": (int,), "segmenter": (dict,), "threshold": (dict,), "curve": (str,),
 }
 
 
@@ -98,9 +99,29 @@ def _check(key: str, value: Any, where: str) -> Any:
             StreamSegmenter(SegmenterConfig(**{**defaults, **value}))
         except (TypeError, ValueError, ImportError) as exc:
             raise ConfigError(f"{where}: key 'segmenter': {str(exc).splitlines()[0]}") from None
+    if key == "threshold":
+        for k, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{where}: key 'threshold.{k}': expected a number")
     if key == "device" and isinstance(value, int):
         return str(value)
     return value
+
+
+def parse_thresholds(items: list[str] | None) -> dict[str, float] | None:
+    """`--threshold NAME=VALUE` options (repeatable) -> {name: value}; None when none were given."""
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"command line: --threshold {item!r}: expected MODEL=NUMBER, e.g. digits=0.9") from None
+    return out
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

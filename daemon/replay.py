@@ -18,10 +18,10 @@ from shared.events import Event
 
 def replay_events(path: str | Path, models: list[str], *, reject: bool = False, top_k: int = 3,
                   source_id: str | None = None, block_ms: int = 20, segmenter: dict | None = None,
-                  on_word: Callable | None = None) -> Iterator[Event]:
+                  on_word: Callable | None = None, thresholds: dict[str, float] | None = None) -> Iterator[Event]:
     """Yield the events the daemon would publish for this file (status heartbeats aside)."""
     audio = read_audio(path)
-    rec = load_recognizer(models)
+    rec = load_recognizer(models, thresholds)
     opts = PipelineOptions(source=source_id or socket.gethostname(), device=f"file:{Path(path).name}", top_k=top_k,
                            reject=reject, realtime=False)
     pipe = Pipeline(rec, opts, segmenter_config(rec, segmenter or {}), on_word=on_word)

@@ -41,10 +41,10 @@ def log(msg: str) -> None:
     print(f"wordstamp daemon: {msg}", file=sys.stderr, flush=True)
 
 
-def load_recognizer(models: list[str]) -> Recognizer:
+def load_recognizer(models: list[str], thresholds: dict[str, float] | None = None) -> Recognizer:
     if not models:
         raise DaemonError("no models: pass --model DIR (models/digits and models/animals are not there)")
-    return Recognizer(models)
+    return Recognizer(models, thresholds=thresholds)
 
 
 def segmenter_config(rec: Recognizer, overrides: dict) -> SegmenterConfig:
@@ -115,7 +115,7 @@ class Daemon:
         self.file_done = False  # the input file was read to its end (not stopped by a signal)
         self._reload_lock = threading.Lock()
         self._overflows_logged, self._overflow_log_at = 0, 0.0
-        self.recognizer = load_recognizer(cfg.models())
+        self.recognizer = load_recognizer(cfg.models(), cfg.threshold)
         self.replayer = (WordReplayer(cfg.replay_audio, cfg.replay_dir, self.recognizer.frontend_config)
                          if (cfg.replay_audio or cfg.replay_dir) else None)
         if source is None:
@@ -161,7 +161,7 @@ class Daemon:
         rec = self.pipeline.recognizer
         return {
             "models": [{"name": b.name, "hash": b.hash, "kind": b.manifest.kind, "vocabulary": b.manifest.words,
-                        "threshold": b.manifest.threshold, "path": str(b.path)} for b in rec.bundles],
+                        "threshold": rec.thresholds[b.name], "path": str(b.path)} for b in rec.bundles],
             "frontend": self.pipeline.fcfg.to_dict(),
             "segmenter": self.pipeline.segmenter.cfg.to_dict(),
             "device": self.source.name, "sample_rate": SAMPLE_RATE, "device_rate": self.source.rate,
@@ -191,7 +191,7 @@ class Daemon:
         """Load the bundles again (same paths) and swap them in; the old ones stay if the new ones fail."""
         with self._reload_lock:
             try:
-                rec = load_recognizer(self.cfg.models())
+                rec = load_recognizer(self.cfg.models(), self.cfg.threshold)
                 self.pipeline.swap(rec)
             except Exception as exc:
                 raise RuntimeError(f"reload failed, old models kept: {str(exc).splitlines()[0]}") from None

@@ -148,7 +148,8 @@ def decide(model: str, model_hash: str, labels: list[str], probs: np.ndarray, th
 class Recognizer:
     """Several bundles at once: each distinct base CNN runs once per stamp; heads reuse its embedding."""
 
-    def __init__(self, paths: list[str | Path], models_root: str | Path | None = None, num_threads: int = 1) -> None:
+    def __init__(self, paths: list[str | Path], models_root: str | Path | None = None, num_threads: int = 1,
+                 thresholds: dict[str, float] | None = None) -> None:
         self.bundles: list[Bundle] = [load_bundle(p) for p in paths]
         self.cnns: dict[str, CnnModel] = {}
         self.heads: dict[str, SvmHead] = {}
@@ -168,6 +169,17 @@ class Recognizer:
                     self.cnns[base_hash] = CnnModel(base, num_threads)
                 self.base_of[b.name] = base_hash
                 self.heads[b.name] = SvmHead(b)
+        # The reject threshold in effect per bundle: its calibrated one unless overridden (a point further along the
+        # accuracy / false-accept curve of models/README.md). A cnn's is a probability, a head's a raw SVM score.
+        self.thresholds = {b.name: (self.heads[b.name].threshold if b.name in self.heads else b.manifest.threshold)
+                           for b in self.bundles}
+        for name, value in (thresholds or {}).items():
+            if name not in self.thresholds:
+                raise BundleError(f"threshold for {name!r}: no such model loaded "
+                                  f"(loaded: {', '.join(self.thresholds)})")
+            if name not in self.heads and not 0.0 <= value <= 1.0:
+                raise BundleError(f"threshold for {name!r}: a probability between 0 and 1, not {value}")
+            self.thresholds[name] = float(value)
 
     @property
     def frontend_config(self):
@@ -181,7 +193,7 @@ class Recognizer:
             emb, probs = outputs[self.base_of[b.name]]
             m = b.manifest
             if m.kind == "cnn":
-                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], m.threshold, top_k))
+                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], self.thresholds[b.name], top_k))
             else:
                 head = self.heads[b.name]
                 feats = emb[0] if head.input == "embedding" else probs[0]
@@ -190,7 +202,7 @@ class Recognizer:
                 s = head.scores(feats)
                 p = _softmax(head.temperature * s)
                 k = int(np.argmax(s))
-                out.append(decide(b.name, b.hash, head.classes, p, head.threshold, top_k, score=float(s[k])))
+                out.append(decide(b.name, b.hash, head.classes, p, self.thresholds[b.name], top_k, score=float(s[k])))
         return out
 
 

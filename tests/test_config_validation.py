@@ -36,6 +36,9 @@ CASES = [
     ('[segmenter]\non_db = "x"', "key 'segmenter.on_db': expected float"),
     ("[segmenter]\nhangover_ms = true", "key 'segmenter.hangover_ms'"),
     ("curve = 5", "key 'curve': expected str"),
+    ("threshold = 0.5", "key 'threshold': expected dict"),
+    ('[threshold]\ndigits = "high"', "key 'threshold.digits': expected a number"),
+    ("[threshold]\ndigits = true", "key 'threshold.digits': expected a number"),
     ("this is = not toml [", "not valid TOML"),
 ]
 

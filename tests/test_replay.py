@@ -70,3 +70,31 @@ def test_golden_word_sequences(name):
     errors = _wer(expected, got)
     print(f"{name}: said {' '.join(expected)} | heard {' '.join(got)} | {errors} errors / {len(expected)} words")
     assert errors <= len(expected) // 2
+
+
+def test_a_threshold_override_moves_the_reject_point(tmp_path):
+    """--threshold / [threshold]: a word accepted at the calibrated threshold is rejected just above its confidence,
+    the others stay; the recogniser reports the override; an unknown model name or a bad value is refused."""
+    from daemon.config import build_config, parse_thresholds
+    from shared.bundle import BundleError
+
+    digits = REAL_MODELS[0]
+    if not (digits / "manifest.json").is_file():
+        pytest.skip("needs the shipped models/digits (not built yet)")
+    clip, models = FIXTURES / "digits_rms.wav", [str(digits)]
+    base = [e for e in replay_events(clip, models) if e.topic == "word"]
+    assert len(base) >= 2
+    weakest = min(e.confidence for e in base)
+    stricter = {"digits": weakest + 1e-4}
+    again = [e for e in replay_events(clip, models, thresholds=stricter) if e.topic == "word"]
+    assert [(e.start, e.word) for e in again] == [(e.start, e.word) for e in base if e.confidence >= stricter["digits"]]
+    assert len(again) < len(base)
+    assert Recognizer(models, thresholds=stricter).thresholds["digits"] == stricter["digits"]
+    f = tmp_path / "d.toml"
+    f.write_text("[threshold]\ndigits = 0.25\n")
+    assert build_config(f, threshold=parse_thresholds(["digits=0.5"])).threshold == {"digits": 0.5}  # command line wins
+    assert build_config(f).threshold == {"digits": 0.25}
+    with pytest.raises(BundleError, match="no such model loaded"):
+        Recognizer(models, thresholds={"nope": 0.5})
+    with pytest.raises(BundleError, match="between 0 and 1"):
+        Recognizer(models, thresholds={"digits": 1.5})
