@@ -12,6 +12,7 @@ wow, sheila, marvin, noise: any accepted word is a false accept). Mean of 5 draw
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("data/recipe"))
     ap.add_argument("--draws", type=int, default=5)
     a = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*zero standard deviation.*")  # dead ReLU units: harmless here
     base = load_bundle(a.base)
     pool, test, neg, oov = (embed_folder(base, a.work / f) for f in ("animals", "animals-test", "animals-neg", "oov"))
     vocab = sorted(set(pool.words.tolist()))
