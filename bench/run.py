@@ -459,7 +459,8 @@ def readme_section(res: Results) -> str:
         f"{v('seed.accuracy.tts')} |",
         f"| FSDD leave-one-speaker-out | {v('accuracy.fsdd_loso')} | {v('peer.accuracy.fsdd')} (all speakers) | "
         f"{v('seed.fsdd_loso')} |",
-        f"| stream word error rate, digits and animals, clean / 20 / 10 / 5 dB SNR | {v('wer.clean')} / {v('wer.20')} / {v('wer.10')} / "
+        "| stream word error rate, digits and animals, clean / 20 / 10 / 5 dB SNR | "
+        f"{v('wer.clean')} / {v('wer.20')} / {v('wer.10')} / "
         f"{v('wer.5')} | {v('peer.wer.clean')} / {v('peer.wer.20')} / {v('peer.wer.10')} / {v('peer.wer.5')} | |",
         f"| stream word error rate, digits only (digits model alone), clean / 20 / 10 / 5 dB SNR | "
         f"{v('wer_digits.clean')} / {v('wer_digits.20')} / {v('wer_digits.10')} / {v('wer_digits.5')} | | |",

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             rng = np.random.default_rng(0)
             acc, fa = [], []
             for _ in range(a.draws):
-                idx = np.concatenate([rng.choice(np.flatnonzero(pool.words == w), size=min(k, int(np.sum(pool.words == w))),
-                                                 replace=False) for w in vocab])
+                idx = np.concatenate([rng.choice(np.flatnonzero(pool.words == w),
+                                                 size=min(k, int(np.sum(pool.words == w))), replace=False)
+                                      for w in vocab])
                 x = np.concatenate([pool.emb[idx], neg.emb])
                 y = np.concatenate([pool.words[idx], neg.words])
                 mean, scale = x.mean(0), x.std(0) + 1e-6

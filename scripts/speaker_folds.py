@@ -4,7 +4,7 @@ report each held-out speaker's top-1 accuracy and its most frequent confusions.
     python -m scripts.speaker_folds data/recipe/digits.npz --speakers nicolas,lucas [--set unknown_weight=4]
         [--set augment.warp=0.85,1.2] [--set augment.snr_ref=speech] [--epochs 8] [--copies 1]
 
-Two folds of 250 real clips each take about 3.5 minutes, against 11 for `python -m bench.loso` (six folds): enough
+Two folds of 250 real clips each take about 3.5 minutes, against 11-13 for `python -m bench.loso` (six folds): enough
 to tell a change of several points from the seed-to-seed spread (about one point per speaker here) before paying for
 a full `make models`. Same training code as `wordstamp evaluate --cross-speaker`; float Keras model; top-1 over the
 served classes (a clip taken for `_unknown_` is wrong); "@0.7" counts only tops with probability at least 0.7.
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         sure = float(np.mean((top == truth) & (probs.max(1) >= 0.7)))
         errors = Counter(f"{data.words[t]}->{data.words[p]}" for t, p in zip(truth, top) if t != p)
         accs.append(acc)
-        print(f"{spk}: {100 * acc:.1f} % ({100 * sure:.1f} % @0.7) of {int(test.sum())} clips in {time.time() - t0:.0f} s;"
-              f" {', '.join(f'{k} {v}' for k, v in errors.most_common(5))}", flush=True)
+        print(f"{spk}: {100 * acc:.1f} % ({100 * sure:.1f} % @0.7) of {int(test.sum())} clips in "
+              f"{time.time() - t0:.0f} s; {', '.join(f'{k} {v}' for k, v in errors.most_common(5))}", flush=True)
     print(f"mean {100 * np.mean(accs):.1f} %  ({', '.join(a.sets) or 'defaults'})")
     return 0
 
