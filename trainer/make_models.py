@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
+    ap.add_argument("--fine-unknown", action=argparse.BooleanOptionalAction, default=True,
+                    help="train every _unknown_ word as its own class (folded back for serving) or one class")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
     a = ap.parse_args(argv)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
-                      net=NetConfig(arch="dscnn", width=a.width),
+                      fine_unknown=a.fine_unknown, net=NetConfig(arch="dscnn", width=a.width),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
     run = a.runs / "digits"
     train([npz], run, cfg)
