@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="TrainConfig override, e.g. unknown_weight=4 or augment.snr_ref=speech (repeatable)")
     a = ap.parse_args(argv)
     from trainer.dataset import load_dataset
-    from trainer.train import TrainConfig, _train_core, pool_datasets
+    from trainer.train import TrainConfig, fold_probs, pool_datasets
 
     cfg = apply_sets(TrainConfig(epochs=a.epochs, copies=a.copies, seed=a.seed, noise_dir=str(a.noise)), a.sets)
     data = pool_datasets([load_dataset(a.dataset)])
@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {a.dataset}: no speaker {spk!r}")
             return 1
         t0 = time.time()
-        model, *_ = _train_core(data, np.flatnonzero(~test), cfg, np.random.default_rng(cfg.seed), lambda m: None, t0)
-        probs = model.predict(data.stamps[test], batch_size=256, verbose=0)[1]
+        probs = fold_probs(data, ~test, test, cfg, log=lambda m: None)
         truth, top = data.labels[test], probs.argmax(1)
         acc = float(np.mean(top == truth))
         sure = float(np.mean((top == truth) & (probs.max(1) >= 0.7)))

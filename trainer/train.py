@@ -205,12 +205,18 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     return model, history, tr_idx, val_idx, val_spk
 
 
+def fold_probs(data: Pooled, train_mask: np.ndarray, test_mask: np.ndarray, cfg: TrainConfig,
+               log: Callable[[str], None] = print) -> np.ndarray:
+    """One cross-validation fold: train on `train_mask` clips, return the float model's probabilities on `test_mask`."""
+    rng = np.random.default_rng(cfg.seed)
+    model, *_ = _train_core(data, np.flatnonzero(train_mask), cfg, rng, log, time.time())
+    return model.predict(data.stamps[test_mask], batch_size=256, verbose=0)[1]
+
+
 def train_fold(data: Pooled, train_mask: np.ndarray, test_mask: np.ndarray, cfg: TrainConfig, out: Path,
                log: Callable[[str], None] = print) -> float:
     """One cross-validation fold: train on `train_mask` clips, return float accuracy on `test_mask` clips."""
-    rng = np.random.default_rng(cfg.seed)
-    model, *_ = _train_core(data, np.flatnonzero(train_mask), cfg, rng, log, time.time())
-    probs = model.predict(data.stamps[test_mask], batch_size=256, verbose=0)[1]
+    probs = fold_probs(data, train_mask, test_mask, cfg, log)
     return float(np.mean(probs.argmax(1) == data.labels[test_mask]))
 
 
