@@ -74,6 +74,29 @@ def test_shots_curve_reports_each_input(tiny_bundle, tones):
     assert all(0 <= v <= 1 for kind in ("embedding", "probs") for v in res[kind].values())
 
 
+def test_enrolment_copies_are_perturbed_clips_and_repeatable(tiny_bundle, tones, tmp_path):
+    """Every enrolment clip gets `copies` perturbed versions with its word; they are not the clip itself, the same
+    seed gives the same head, and the shots curve learns from the drawn clips' copies."""
+    base = load_bundle(tiny_bundle)
+    data = embed_folder(base, tones, copies=3, seed=5)
+    n, dim = data.emb.shape
+    assert data.aug_emb.shape == (n, 3, dim) and data.aug_probs.shape == (n, 3, data.probs.shape[1])
+    assert not np.allclose(data.aug_emb[:, 0], data.emb)  # moved about, not duplicated
+    x, y = data.with_copies("embedding")
+    assert x.shape == (4 * n, dim) and list(y[n:n + 3]) == [data.words[0]] * 3
+    sub = data.take(np.array([2, 0]))
+    assert np.array_equal(sub.aug_emb[1], data.aug_emb[0])
+    res = shots_curve(data, {"spk2"}, shots=(1,), repeats=1, inputs=("embedding",))
+    assert 0 <= res["embedding"]["1"] <= 1
+    a = enroll_folder("t", tones, tiny_bundle, tmp_path / "a", copies=2, seed=1)
+    b = enroll_folder("t", tones, tiny_bundle, tmp_path / "b", copies=2, seed=1)
+    assert (tmp_path / "a" / "head.json").read_bytes() == (tmp_path / "b" / "head.json").read_bytes()
+    assert a.manifest.training["copies"]["per_clip"] == 2
+    assert a.manifest.training["per_word"] == {w: 12 for w in ("high", "low", "mid")}  # clips, not copies
+    with pytest.raises(ValueError, match="no-such-noise: no such folder"):
+        enroll_folder("t", tones, tiny_bundle, tmp_path / "c", noise_dir=tmp_path / "no-such-noise")
+
+
 def test_enroll_needs_two_classes(tiny_bundle, tmp_path):
     (tmp_path / "only" / "cat").mkdir(parents=True)
     make_clips(tmp_path / "one", speakers=1, takes=2, words={"cat": (300.0, 0.3)})

@@ -147,11 +147,15 @@ def register(app: typer.Typer) -> None:
                input: str = typer.Option("embedding", help="embedding or probs (what the SVM sees)"),
                threshold: float = typer.Option(-0.3, help="reject when the best SVM score is below this"),
                c: float = typer.Option(0.01, "-C", help="SVM regularisation (small: a handful of clips must not be "
-                                                        "fitted exactly)")) -> None:
+                                                        "fitted exactly)"),
+               copies: int = typer.Option(8, "--copies", min=0, help="perturbed copies of each clip added to the "
+                                                                     "examples (speed, room, microphone, gain, shift)"),
+               noise: Optional[Path] = typer.Option(None, "--noise", help="folder of background-noise recordings "
+                                                                          "mixed into some copies")) -> None:
         """Learn new words with a linear SVM on the base CNN's embedding; writes a head bundle (head.json)."""
         from trainer.enroll import enroll_folder
 
         b = _run(lambda: enroll_folder(name, folder, base, out or base.parent / name, negatives=negatives,
-                                       input=input, threshold=threshold, c=c))
+                                       input=input, threshold=threshold, c=c, copies=copies, noise_dir=noise))
         typer.echo(f"{b.path}: {', '.join(b.manifest.words)} on {b.manifest.base['name']} ({b.manifest.base['hash']}); "
                    f"training accuracy {b.manifest.metrics.get('train_accuracy')}")

@@ -67,17 +67,30 @@ class Embedded:
     speakers: np.ndarray
     files: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    aug_emb: np.ndarray | None = None  # (clips, copies, dim): perturbed copies of every clip, see embed_augmented
+    aug_probs: np.ndarray | None = None
 
     def take(self, idx: np.ndarray) -> "Embedded":
+        aug = (None, None) if self.aug_emb is None else (self.aug_emb[idx], self.aug_probs[idx])
         return Embedded(self.emb[idx], self.probs[idx], self.words[idx], self.speakers[idx],
-                        [self.files[i] for i in idx])
+                        [self.files[i] for i in idx], aug_emb=aug[0], aug_probs=aug[1])
 
     def features(self, kind: str) -> np.ndarray:
         return self.emb if kind == "embedding" else self.probs
 
+    def with_copies(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, words) of the clips followed by their perturbed copies, when there are any."""
+        x, y = self.features(kind), self.words
+        aug = self.aug_emb if kind == "embedding" else self.aug_probs
+        if aug is None or aug.shape[1] == 0:
+            return x, y
+        return np.concatenate([x, aug.reshape(-1, aug.shape[2])]), np.concatenate([y, np.repeat(y, aug.shape[1])])
 
-def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None) -> Embedded:
-    """Every `folder/<word>/*.wav` -> the base CNN's embedding and probabilities (via the serving path)."""
+
+def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None, *, copies: int = 0,
+                 noise_dir=None, seed: int = 0) -> Embedded:
+    """Every `folder/<word>/*.wav` -> the base CNN's embedding and probabilities (via the serving path); with
+    `copies`, also that many perturbed versions of every clip (embed_augmented)."""
     from pathlib import Path
 
     from shared.audio import AudioError, read_audio
@@ -108,7 +121,37 @@ def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None) 
         e, pr = cnn.infer(x[a:a + 128])
         embs.append(e)
         probs.append(pr)
-    return Embedded(np.concatenate(embs), np.concatenate(probs), np.array(words), np.array(spk), files, bad)
+    out = Embedded(np.concatenate(embs), np.concatenate(probs), np.array(words), np.array(spk), files, bad)
+    if copies > 0:
+        out.aug_emb, out.aug_probs = embed_augmented(base, files, copies, noise_dir=noise_dir, seed=seed)
+    return out
+
+
+def embed_augmented(base: Bundle, files: list[str], copies: int, *, noise_dir=None,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`copies` perturbed versions of every clip through the base: (embeddings, probabilities), each (clips, copies, dim).
+
+    The trainer's own perturbations (speed, room, microphone, bandwidth, gain, shift, vocal-tract warp, and noise from
+    `noise_dir` when given): ten clips a word are ten points, and the SVM draws its boundary through where the next
+    speaker, room or microphone will land only if it has seen them moved about (10 shots: 75 -> 83 %, models/README.md).
+    """
+    from pathlib import Path
+
+    from shared.audio import read_audio
+    from shared.features import Frontend
+    from shared.runtime import CnnModel
+    from trainer.augment import AugmentConfig, augment_stamp, load_noises
+
+    cnn, fe, seg = CnnModel(base), Frontend(base.frontend_config), base.segmenter_config
+    noises = load_noises(Path(noise_dir)) if noise_dir else []
+    rng, cfg = np.random.default_rng(seed), AugmentConfig()
+    embs, probs = [], []
+    for f in files:
+        x = read_audio(f)
+        e, p = cnn.infer(np.stack([augment_stamp(x, rng, noises, cfg, fe, seg) for _ in range(copies)]))
+        embs.append(e)
+        probs.append(p)
+    return np.stack(embs), np.stack(probs)
 
 
 def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 0.01, input: str = "embedding", threshold: float = -0.3,
@@ -165,7 +208,7 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
             for _ in range(repeats):
                 idx = np.concatenate([rng.choice(np.flatnonzero(pool.words == w), size=min(k, int(np.sum(pool.words == w))),
                                                  replace=False) for w in sorted(set(pool.words.tolist()))])
-                x, y = pool.features(kind)[idx], pool.words[idx]
+                x, y = pool.take(idx).with_copies(kind)  # the drawn clips and their perturbed copies, if any
                 if negatives is not None:
                     x, y = np.concatenate([x, negatives.features(kind)]), np.concatenate([y, negatives.words])
                 head = fit_head(x, y, input=kind)
@@ -176,27 +219,33 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
 
 
 def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: str = "embedding",
-                  threshold: float = -0.3, c: float = 0.01, metrics: dict | None = None,
-                  attribution: str | None = None) -> Bundle:
-    """Embed `folder` (and `negatives` as _unknown_) with the base bundle, fit the head, write the head bundle."""
+                  threshold: float = -0.3, c: float = 0.01, copies: int = 8, noise_dir=None, seed: int = 0,
+                  metrics: dict | None = None, attribution: str | None = None) -> Bundle:
+    """Embed `folder` (plus `copies` perturbed versions of each clip) and `negatives` (as _unknown_) with the base
+    bundle, fit the head, write the head bundle."""
     from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
 
     if input not in ("embedding", "probs"):
         raise ValueError(f"--input must be 'embedding' or 'probs', not {input!r}")
+    if noise_dir is not None and not os.path.isdir(noise_dir):
+        raise ValueError(f"{noise_dir}: no such folder of noise recordings")
     base = load_bundle(base_path)
     if base.manifest.kind != "cnn":
         raise ValueError(f"{base.path}: the base must be a cnn bundle, not a {base.manifest.kind}")
-    data = embed_folder(base, folder)
-    x, y = data.features(input), data.words
+    data = embed_folder(base, folder, copies=copies, noise_dir=noise_dir, seed=seed)
+    x, y = data.with_copies(input)
+    clips_x, clips_y = data.features(input), data.words  # what the head is scored on: the clips themselves
     if negatives is not None:
         neg = embed_folder(base, negatives)
         neg_words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])  # other words: _unknown_
         x, y = np.concatenate([x, neg.features(input)]), np.concatenate([y, neg_words])
+        clips_x, clips_y = np.concatenate([clips_x, neg.features(input)]), np.concatenate([clips_y, neg_words])
     head = fit_head(x, y, c=c, input=input, threshold=threshold)
-    m = {"train_accuracy": round(head_accuracy(head, x, y), 4), **(metrics or {})}
-    counts = {w: int(np.sum(y == w)) for w in head.classes}
+    m = {"train_accuracy": round(head_accuracy(head, clips_x, clips_y), 4), **(metrics or {})}
+    counts = {w: int(np.sum(clips_y == w)) for w in head.classes}
     training = {"folder": str(folder), "negatives": str(negatives) if negatives else None, "per_word": counts,
-                "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input}}
+                "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input},
+                "copies": {"per_clip": copies, "noise": str(noise_dir) if noise_dir else None}}
     return write_head_bundle(out, name, base, head, training=training, metrics=m,
                              description=f"linear SVM on {base.name}'s {input}",
                              attribution=attribution or _base_attribution(base))
