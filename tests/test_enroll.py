@@ -111,3 +111,20 @@ def test_svm_head_rejects_bad_json(tiny_head_bundle, tmp_path):
 
     shutil.copytree(tiny_head_bundle, tmp_path / "h")
     assert SvmHead(load_bundle(tmp_path / "h")).classes == ["cat", "dog", "bird", "fox"]
+
+
+def test_cli_enroll_copies_and_a_missing_noise_folder(tiny_bundle, tones, tmp_path):
+    from typer.testing import CliRunner
+
+    import wordstamp
+
+    wordstamp._register()
+    cli = CliRunner()
+    r = cli.invoke(wordstamp.app, ["enroll", "tones", str(tones), "--base", str(tiny_bundle), "--out",
+                                   str(tmp_path / "t"), "--copies", "2"])
+    assert r.exit_code == 0, r.output
+    assert load_bundle(tmp_path / "t").manifest.training["copies"] == {"per_clip": 2, "noise": None}
+    r = cli.invoke(wordstamp.app, ["enroll", "tones", str(tones), "--base", str(tiny_bundle), "--out",
+                                   str(tmp_path / "u"), "--noise", str(tmp_path / "nowhere")])
+    assert r.exit_code != 0 and "nowhere: no such folder" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "u").exists()  # nothing half-written
