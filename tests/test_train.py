@@ -152,6 +152,36 @@ def test_fine_unknown_words_fold_back_into_unknown():
     assert served.shape == (3, 4) and np.allclose(served, fine_p @ merge, atol=1e-5)
 
 
+def test_aux_fine_head_trains_the_served_softmax_and_is_left_out_of_serving(tmp_path):
+    """fine_aux_weight > 0: the served model is the coarse softmax itself (no fold layer) and learns the vocabulary and
+    `_unknown_` of a speaker it never heard; the fine softmax exists only in training."""
+    import shutil
+
+    from trainer.dataset import build_dataset, load_dataset
+    from trainer.nets import NetConfig, build_aux
+    from trainer.train import TrainConfig, fold_probs, pool_datasets
+
+    root = tmp_path / "c"
+    make_clips(root / "tones", speakers=4, takes=8)
+    make_clips(tmp_path / "u", speakers=4, takes=8, seed=1, words={"buzz": (1800.0, 0.3), "hum": (1200.0, 0.6)})
+    (root / "tones" / "_unknown_").mkdir()
+    for f in sorted((tmp_path / "u").glob("*/*.wav")):
+        shutil.move(f, root / "tones" / "_unknown_" / f.name)
+    build_dataset(root, "tones")
+    data = pool_datasets([load_dataset(root / "tones.npz")])
+    assert data.fine(4)[1][-2:] == ["_unknown_:buzz", "_unknown_:hum"]
+    net = NetConfig(arch="dscnn", width=12, blocks=2, embedding_dim=16)
+    train_m, serve_m = build_aux((98, 40), len(data.words), len(data.words) + 2, net)
+    assert [tuple(o.shape[1:]) for o in train_m.outputs] == [(16,), (len(data.words),), (len(data.words) + 2,)]
+    assert "probs_fine" not in [layer.name for layer in serve_m.layers]
+    cfg = TrainConfig(epochs=20, copies=1, pool_copies=2, workers=1, batch=16, lr=5e-3, patience=20, noise_dir=None,
+                      val_fraction=0.34, net=net, fine_min_clips=4, fine_aux_weight=0.5)
+    test = data.speakers == "spk3"
+    probs = fold_probs(data, ~test, test, cfg, log=lambda m: None)
+    assert probs.shape == (int(test.sum()), len(data.words)) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert np.mean(probs.argmax(1) == data.labels[test]) >= 0.8
+
+
 def test_reverberation_adds_a_decaying_tail_at_the_same_peak():
     from trainer.augment import reverberate
 

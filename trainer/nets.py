@@ -50,6 +50,22 @@ def build_merged(input_shape: tuple[int, int], merge, cfg: NetConfig | None = No
     return fine, keras.Model(fine.inputs, [emb, probs], name=f"{fine.name}_merged")
 
 
+def build_aux(input_shape: tuple[int, int], n_classes: int, n_fine: int, cfg: NetConfig | None = None):
+    """(train model, serve model): the served softmax over the vocabulary plus a training-only fine softmax.
+
+    Both read the same embedding; the fine one (every "unknown" word its own class) keeps the embedding describing
+    words in general for SVM heads, while the served one spends the loss on the vocabulary itself.
+    """
+    import keras
+    from keras import layers
+
+    serve = build_net(input_shape, n_classes, cfg)
+    emb, probs = serve.outputs
+    drop = (cfg or NetConfig()).dropout
+    fine = layers.Dense(n_fine, activation="softmax", name="probs_fine")(layers.Dropout(drop)(emb))
+    return keras.Model(serve.inputs, [emb, probs, fine], name=f"{serve.name}_aux"), serve
+
+
 def _baseline(input_shape, n_classes, cfg):
     """The seed's net: two convs, a max-pool, dense; kept to measure the DS-CNN against."""
     import keras
