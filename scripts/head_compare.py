@@ -1,13 +1,14 @@
 """Classifiers for a head on the digits CNN's embedding, compared at 1/3/5/10 shots a word on unseen speakers.
 
-    python -m scripts.head_compare models/digits --work data/recipe [--copies 8] [--noise ../shared/data/noise]
+    python -m scripts.head_compare models/digits --work data/recipe [--copies 8] [--negative-copies 4]
+        [--noise ../shared/data/noise]
 
 Each draw takes `shots` random clips a word from the recipe's animals enrolment pool, `--copies` perturbed copies of
-each (as `wordstamp enroll` does) and all of its negatives (_unknown_/_silence_), fits on standardised embeddings and
-scores the held-out speakers (animals-test: a clip counts when the right word is accepted; reject classes count as
-rejections) and the out-of-vocabulary words of `oov` (tree, wow, sheila, marvin, noise: any accepted word is a false
-accept). Mean of 5 draws. The shipped head is the linear SVM (`wordstamp enroll`); the others are candidates
-measured, not shipped (models/README.md).
+each and all of its negatives (_unknown_/_silence_) with half as many copies (as `wordstamp enroll` does), fits on
+standardised embeddings and scores the held-out speakers (animals-test: a clip counts when the right word is
+accepted; reject classes count as rejections) and the out-of-vocabulary words of `oov` (tree, wow, sheila, marvin,
+noise: any accepted word is a false accept). Mean of 5 draws. The shipped head is the linear SVM (`wordstamp
+enroll`); the others are candidates measured, not shipped (models/README.md).
 """
 
 from __future__ import annotations
@@ -43,12 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("data/recipe"))
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--copies", type=int, default=8, help="perturbed copies of each enrolment clip (enroll's default)")
+    ap.add_argument("--negative-copies", type=int, default=None, help="... of each negative (default: half as many)")
     ap.add_argument("--noise", type=Path, default=None, help="noise recordings mixed into some copies")
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*zero standard deviation.*")  # dead ReLU units: harmless here
     base = load_bundle(a.base)
     pool = embed_folder(base, a.work / "animals", copies=a.copies, noise_dir=a.noise)
-    test, neg, oov = (embed_folder(base, a.work / f) for f in ("animals-test", "animals-neg", "oov"))
+    n_neg = a.copies // 2 if a.negative_copies is None else a.negative_copies
+    neg = embed_folder(base, a.work / "animals-neg", copies=n_neg, noise_dir=a.noise, seed=1)
+    test, oov = (embed_folder(base, a.work / f) for f in ("animals-test", "oov"))
     vocab = sorted(set(pool.words.tolist()))
     x_oov = oov.emb[~np.isin(oov.words, vocab)]
     want = accepted(test.words)
@@ -64,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  size=min(k, int(np.sum(pool.words == w))), replace=False)
                                       for w in vocab])
                 x, y = pool.take(idx).with_copies("embedding")
-                x, y = np.concatenate([x, neg.emb]), np.concatenate([y, neg.words])
+                nx, ny = neg.with_copies("embedding")
+                x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
                 mean, scale = x.mean(0), x.std(0) + 1e-6
                 clf = make().fit((x - mean) / scale, y)
                 acc.append(np.mean(accepted(clf.predict((test.emb - mean) / scale)) == want))

@@ -93,6 +93,9 @@ def test_enrolment_copies_are_perturbed_clips_and_repeatable(tiny_bundle, tones,
     assert (tmp_path / "a" / "head.json").read_bytes() == (tmp_path / "b" / "head.json").read_bytes()
     assert a.manifest.training["copies"]["per_clip"] == 2
     assert a.manifest.training["per_word"] == {w: 12 for w in ("high", "low", "mid")}  # clips, not copies
+    make_clips(tmp_path / "neg", speakers=2, takes=3, seed=4, words={"_unknown_": (900.0, 0.3)})
+    n = enroll_folder("t", tones, tiny_bundle, tmp_path / "n", negatives=tmp_path / "neg", copies=4, seed=1)
+    assert n.manifest.training["copies"]["per_negative"] == 2 and n.manifest.training["per_word"]["_unknown_"] == 6
     with pytest.raises(ValueError, match="no-such-noise: no such folder"):
         enroll_folder("t", tones, tiny_bundle, tmp_path / "c", noise_dir=tmp_path / "no-such-noise")
 
@@ -123,7 +126,7 @@ def test_cli_enroll_copies_and_a_missing_noise_folder(tiny_bundle, tones, tmp_pa
     r = cli.invoke(wordstamp.app, ["enroll", "tones", str(tones), "--base", str(tiny_bundle), "--out",
                                    str(tmp_path / "t"), "--copies", "2"])
     assert r.exit_code == 0, r.output
-    assert load_bundle(tmp_path / "t").manifest.training["copies"] == {"per_clip": 2, "noise": None}
+    assert load_bundle(tmp_path / "t").manifest.training["copies"] == {"per_clip": 2, "per_negative": 0, "noise": None}
     r = cli.invoke(wordstamp.app, ["enroll", "tones", str(tones), "--base", str(tiny_bundle), "--out",
                                    str(tmp_path / "u"), "--noise", str(tmp_path / "nowhere")])
     assert r.exit_code != 0 and "nowhere: no such folder" in r.output and "Traceback" not in r.output

@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
     ap.add_argument("--fine-unknown", action=argparse.BooleanOptionalAction, default=True,
                     help="train every _unknown_ word as its own class (folded back for serving) or one class")
+    ap.add_argument("--fine-aux", type=float, default=0.5, metavar="WEIGHT",
+                    help="> 0: train the served classes directly, the fine ones as a side softmax of this loss weight")
+    ap.add_argument("--enroll-copies", type=int, default=8,
+                    help="perturbed copies of each animals clip in enrolment (of each negative: half as many)")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
     a = ap.parse_args(argv)
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
-                      fine_unknown=a.fine_unknown, net=NetConfig(arch="dscnn", width=a.width),
+                      fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux,
+                      net=NetConfig(arch="dscnn", width=a.width),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
     run = a.runs / "digits"
     train([npz], run, cfg)
@@ -104,18 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     lap("digits export + evaluation")
     an = prepare_animals(a.shared, a.work, seed=a.seed)
     base = digits
-    pool = embed_folder(base, a.work / "animals")
-    test = embed_folder(base, a.work / "animals-test")
-    neg = embed_folder(base, a.work / "animals-neg")
+    noise = a.shared / "noise"
+    pool = embed_folder(base, a.work / "animals", copies=a.enroll_copies, noise_dir=noise, seed=a.seed)
+    test = embed_folder(base, a.work / "animals-test", copies=a.enroll_copies, noise_dir=noise, seed=a.seed)
+    neg = embed_folder(base, a.work / "animals-neg", copies=a.enroll_copies // 2, noise_dir=noise, seed=a.seed + 1)
     import numpy as np
 
     both = type(pool)(np.concatenate([pool.emb, test.emb]), np.concatenate([pool.probs, test.probs]),
                       np.concatenate([pool.words, test.words]), np.concatenate([pool.speakers, test.speakers]),
                       pool.files + test.files)
+    if a.enroll_copies:
+        both.aug_emb = np.concatenate([pool.aug_emb, test.aug_emb])
+        both.aug_probs = np.concatenate([pool.aug_probs, test.aug_probs])
     curve = shots_curve(both, set(an["test_speakers"]), shots=(1, 3, 5, 10), repeats=5, seed=a.seed, negatives=neg)
     kind = "embedding" if curve["embedding"]["10"] >= curve["probs"]["10"] else "probs"
     animals = enroll_folder("animals", a.work / "animals", base.path, a.models / "animals",
-                            negatives=a.work / "animals-neg", input=kind,
+                            negatives=a.work / "animals-neg", input=kind, copies=a.enroll_copies, noise_dir=noise,
+                            seed=a.seed,
                             metrics={"accuracy_vs_shots_unseen_speakers": curve, "input_chosen": kind})
     at = evaluate_folder(animals.path, a.work / "animals-test")
     ao = evaluate_folder(animals.path, a.work / "oov")
