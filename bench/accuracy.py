@@ -72,19 +72,20 @@ def cross_speaker_quote(models: Path) -> dict | None:
 
 
 def animals_shots(base: Path, pool: list[Clip], held: list[Clip], work: Path, shots=(1, 3, 5, 10),
-                  repeats: int = 5) -> dict:
+                  repeats: int = 5, copies: int = 0) -> dict:
     """Enrol a fresh animals head from k clips a word of `pool` speakers (k in shots, `repeats` random draws) and
-    score it on the `held` speakers: the shipped recipe's SVM-on-embedding head, int8 base CNN embeddings."""
+    score it on the `held` speakers: the shipped recipe's SVM-on-embedding head, int8 base CNN embeddings, each clip
+    with `copies` perturbed copies as `wordstamp enroll` adds by default."""
     from shared.bundle import load_bundle
     from trainer.enroll import embed_folder, shots_curve
 
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         folder = link_folder([(w, p) for w, p in pool + held], Path(tmp))
-        data = embed_folder(load_bundle(base), folder)
+        data = embed_folder(load_bundle(base), folder, copies=copies)
     held_speakers = {p.name.split("_")[0] for _, p in held}
     res = shots_curve(data, held_speakers, shots=shots, repeats=repeats, inputs=("embedding",))
     pool_counts = {w: sum(1 for x, _ in pool if x == w) for w in ANIMALS}
-    return {"accuracy_by_shots": res["embedding"], "test_n": res["test_n"], "repeats": repeats,
+    return {"accuracy_by_shots": res["embedding"], "test_n": res["test_n"], "repeats": repeats, "copies": copies,
             "pool_per_word": pool_counts}
 
 

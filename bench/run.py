@@ -171,10 +171,11 @@ class Bench:
         held = self.h.animals()
         r = acc.animals_shots(self.digits, pool, held, self.work, repeats=self.plan.shots_repeats)
         self.res.details["shots"] = r
+        copies = f", each with {r['copies']} perturbed copies" if r["copies"] else ""
         for k, v in r["accuracy_by_shots"].items():
             self.fig("accuracy", f"shots.{k}", f"animals head enrolled from {k} shot{'s' if k != '1' else ''} a word",
                      100 * v, "%", f"fresh linear SVM on the int8 digits CNN's embedding, {k} random clip(s) a word from "
-                     f"training-voice TTS and other SC speakers; tested on {r['test_n']} held-out clips; mean of "
+                     f"training-voice TTS and other SC speakers{copies}; tested on {r['test_n']} held-out clips; mean of "
                      f"{r['repeats']} draws")
 
     def streaming(self) -> None:

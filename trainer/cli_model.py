@@ -148,8 +148,9 @@ def register(app: typer.Typer) -> None:
                threshold: float = typer.Option(-0.3, help="reject when the best SVM score is below this"),
                c: float = typer.Option(0.01, "-C", help="SVM regularisation (small: a handful of clips must not be "
                                                         "fitted exactly)"),
-               copies: int = typer.Option(8, "--copies", min=0, help="perturbed copies of each clip added to the "
-                                                                     "examples (speed, room, microphone, gain, shift)"),
+               copies: int = typer.Option(0, "--copies", min=0, help="perturbed copies of each clip added to the "
+                                                                     "examples (speed, room, microphone, gain, shift; "
+                                                                     "more accepted, also of noise)"),
                noise: Optional[Path] = typer.Option(None, "--noise", help="folder of background-noise recordings "
                                                                           "mixed into some copies")) -> None:
         """Learn new words with a linear SVM on the base CNN's embedding; writes a head bundle (head.json)."""

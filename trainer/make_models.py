@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="train every _unknown_ word as its own class (folded back for serving) or one class")
     ap.add_argument("--fine-aux", type=float, default=0.5, metavar="WEIGHT",
                     help="> 0: train the served classes directly, the fine ones as a side softmax of this loss weight")
-    ap.add_argument("--enroll-copies", type=int, default=8,
+    ap.add_argument("--enroll-copies", type=int, default=0,
                     help="perturbed copies of each animals clip in enrolment (of each negative: half as many)")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
