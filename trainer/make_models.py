@@ -111,16 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     base = digits
     noise = a.shared / "noise"
     pool = embed_folder(base, a.work / "animals", copies=a.enroll_copies, noise_dir=noise, seed=a.seed)
-    test = embed_folder(base, a.work / "animals-test", copies=a.enroll_copies, noise_dir=noise, seed=a.seed)
+    test = embed_folder(base, a.work / "animals-test")
     neg = embed_folder(base, a.work / "animals-neg", copies=a.enroll_copies // 2, noise_dir=noise, seed=a.seed + 1)
     import numpy as np
 
     both = type(pool)(np.concatenate([pool.emb, test.emb]), np.concatenate([pool.probs, test.probs]),
                       np.concatenate([pool.words, test.words]), np.concatenate([pool.speakers, test.speakers]),
                       pool.files + test.files)
-    if a.enroll_copies:
-        both.aug_emb = np.concatenate([pool.aug_emb, test.aug_emb])
-        both.aug_probs = np.concatenate([pool.aug_probs, test.aug_probs])
+    if a.enroll_copies:  # shots are drawn from the pool's speakers only, so the test clips need no copies
+        both.aug_emb = np.concatenate([pool.aug_emb, np.zeros((len(test.words), *pool.aug_emb.shape[1:]), np.float32)])
+        both.aug_probs = np.concatenate([pool.aug_probs,
+                                         np.zeros((len(test.words), *pool.aug_probs.shape[1:]), np.float32)])
     curve = shots_curve(both, set(an["test_speakers"]), shots=(1, 3, 5, 10), repeats=5, seed=a.seed, negatives=neg)
     kind = "embedding" if curve["embedding"]["10"] >= curve["probs"]["10"] else "probs"
     animals = enroll_folder("animals", a.work / "animals", base.path, a.models / "animals",
