@@ -243,11 +243,10 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     clips_x, clips_y = data.features(input), data.words  # what the head is scored on: the clips themselves
     if negatives is not None:
         neg = embed_folder(base, negatives, copies=copies // 2, noise_dir=noise_dir, seed=seed + 1)
+        neg.words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])  # other words: _unknown_
         nx, ny = neg.with_copies(input)
-        as_reject = np.vectorize(lambda w: w if w in SPECIAL_LABELS else UNKNOWN, otypes=[object])
-        neg_words = as_reject(neg.words).astype(str)  # other words: _unknown_
-        x, y = np.concatenate([x, nx]), np.concatenate([y, as_reject(ny).astype(str)])
-        clips_x, clips_y = np.concatenate([clips_x, neg.features(input)]), np.concatenate([clips_y, neg_words])
+        x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
+        clips_x, clips_y = np.concatenate([clips_x, neg.features(input)]), np.concatenate([clips_y, neg.words])
     head = fit_head(x, y, c=c, input=input, threshold=threshold)
     m = {"train_accuracy": round(head_accuracy(head, clips_x, clips_y), 4), **(metrics or {})}
     counts = {w: int(np.sum(clips_y == w)) for w in head.classes}
