@@ -25,6 +25,7 @@ class SegmenterConfig(DictConfig):
     start_ms: int = 30  # ... for this long
     off_db: float = 6.0  # a frame below floor + off_db is quiet
     hangover_ms: int = 120  # a word ends after this much quiet
+    release_db: float = 20.0  # a frame this far below the word's loudest frame is quiet too (0 = off): clatter after a word does not hold it open
     min_word_ms: int = 100
     max_word_ms: int = 1000
     floor_window_ms: int = 3000  # the noise floor is the quietest frame in this window
@@ -106,6 +107,7 @@ class StreamSegmenter:
         self.run_on = 0
         self.quiet = 0
         self.start = 0
+        self.peak_db = -np.inf
         self.floor_db = initial_floor_db if initial_floor_db is not None else c.abs_floor_db
 
     def push(self, energy_db: np.ndarray, audio: np.ndarray | None = None) -> list[Segment]:
@@ -163,14 +165,16 @@ class StreamSegmenter:
             loud, quiet = voiced, not voiced
         else:
             loud = e > self.floor_db + c.on_db
-            quiet = e < self.floor_db + c.off_db
+            quiet = e < self.floor_db + c.off_db or (c.release_db > 0 and e < self.peak_db - c.release_db)
         t = self.t
         self.t += 1
         if not self.in_word:
             self.run_on = self.run_on + 1 if loud else 0
             if self.run_on >= self.start_frames:
                 self.in_word, self.start, self.quiet, self.run_on = True, t - self.start_frames + 1, 0, 0
+                self.peak_db = e
             return None
+        self.peak_db = max(self.peak_db, e)
         self.quiet = self.quiet + 1 if quiet else 0
         if self.quiet >= self.hang_frames:
             self.in_word = False

@@ -114,3 +114,18 @@ def test_stamp_keeps_a_soft_onset_the_segmenter_misses(rng):
     assert first <= hiss_frames[len(hiss_frames) // 2]  # at least half of the hiss is in the stamp's context
     stamp = clip_stamp(x, fe)
     assert stamp.shape == fe.cfg.stamp_shape
+
+
+def test_release_ends_a_word_that_noise_would_keep_open():
+    """Clatter 10 dB above the floor but 30 dB under the word keeps a word open on the floor rule alone; the release
+    rule (quiet = far under the word's loudest frame) closes it one hang-over after the word, at the word's end."""
+    floor, word, clatter = -60.0, -20.0, -50.0
+    e = np.concatenate([np.full(300, floor), np.full(40, word), np.full(60, clatter), np.full(100, floor)])
+    ends = {}
+    for release in (0.0, 20.0):
+        seg = StreamSegmenter(SegmenterConfig(release_db=release))
+        found = seg.push(e) + seg.flush()
+        assert len(found) == 1 and found[0].start == 300
+        ends[release] = found[0].end
+    assert ends[20.0] == 340  # the word's own last frame
+    assert ends[0.0] == 400  # the clatter's last frame
