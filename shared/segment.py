@@ -25,6 +25,7 @@ class SegmenterConfig(DictConfig):
     start_ms: int = 30  # ... for this long
     off_db: float = 6.0  # a frame below floor + off_db is quiet
     hangover_ms: int = 120  # a word ends after this much quiet
+    keep_ms: int = 30  # in a word, sound resets the hang-over only after this long (a clatter's click does not)
     release_db: float = 20.0  # a frame this far below the word's loudest frame is quiet too (0 = off): clatter after a word does not hold it open
     min_word_ms: int = 100
     max_word_ms: int = 1000
@@ -92,6 +93,7 @@ class StreamSegmenter:
         c = self.cfg
         self.start_frames = max(1, round(c.start_ms / ms))
         self.hang_frames = max(1, round(c.hangover_ms / ms))
+        self.keep_frames = max(1, round(c.keep_ms / ms))
         self.min_frames = max(1, round(c.min_word_ms / ms))
         self.max_frames = max(self.min_frames + 1, round(c.max_word_ms / ms))
         self.window = max(1, round(c.floor_window_ms / ms))
@@ -106,6 +108,7 @@ class StreamSegmenter:
         self.in_word = False
         self.run_on = 0
         self.quiet = 0
+        self.loud_run = 0  # sounding frames in a row inside a word
         self.start = 0
         self.peak_db = -np.inf
         self.floor_db = initial_floor_db if initial_floor_db is not None else c.abs_floor_db
@@ -172,16 +175,22 @@ class StreamSegmenter:
             self.run_on = self.run_on + 1 if loud else 0
             if self.run_on >= self.start_frames:
                 self.in_word, self.start, self.quiet, self.run_on = True, t - self.start_frames + 1, 0, 0
-                self.peak_db = e
+                self.peak_db, self.loud_run = e, 0
             return None
         self.peak_db = max(self.peak_db, e)
-        self.quiet = self.quiet + 1 if quiet else 0
+        # a sounding frame counts as quiet until keep_frames of them in a row show the word goes on
+        self.loud_run = 0 if quiet else self.loud_run + 1
+        self.quiet = 0 if self.loud_run >= self.keep_frames else self.quiet + 1
         if self.quiet >= self.hang_frames:
             self.in_word = False
             end = t - self.quiet + 1
             return Segment(self.start, end) if end - self.start >= self.min_frames else None
         if t + 1 - self.start >= self.max_frames:
+            # A "word" this long is mostly noise that got louder than the floor remembers (a tap turned on, dishes):
+            # the floor forgets what came before it, so it is measured on the new noise from here on.
             self.in_word = False
+            while self._mins and self._mins[0][0] < self.start:
+                self._mins.popleft()
             return Segment(self.start, t + 1, forced=True)
         return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.features import Frontend
-from shared.segment import SegmenterConfig, StreamSegmenter, segment_frames, split_into
+from shared.segment import Segment, SegmenterConfig, StreamSegmenter, segment_frames, split_into
 from tests.conftest import tone_word
 
 
@@ -129,3 +129,30 @@ def test_release_ends_a_word_that_noise_would_keep_open():
         ends[release] = found[0].end
     assert ends[20.0] == 340  # the word's own last frame
     assert ends[0.0] == 400  # the clatter's last frame
+
+
+def test_a_click_in_the_hang_over_does_not_keep_a_word_open():
+    """Single loud frames (a spoon on a plate) every 80 ms after a word: each resets the hang-over when one frame of
+    sound is enough (keep_ms 10), none does when sound must last 30 ms."""
+    floor, word = -60.0, -20.0
+    tail = np.full(120, floor)
+    tail[4::8] = -35.0  # sound, and within release_db (20) of the word's peak
+    e = np.concatenate([np.full(300, floor), np.full(40, word), tail, np.full(100, floor)])
+    ends = {}
+    for keep in (10, 30):
+        seg = StreamSegmenter(SegmenterConfig(keep_ms=keep))
+        found = seg.push(e) + seg.flush()
+        assert found and found[0].start == 300
+        ends[keep] = found[0]
+    assert ends[30].end == 340 and not ends[30].forced
+    assert ends[10].forced  # held open by the clicks until the 1 s cap
+
+
+def test_a_capped_word_makes_the_floor_forget_quieter_noise():
+    """Noise that steps up 12 dB for good looks like a word to a floor that remembers the quiet before it; once the
+    1 s cap cuts that "word", the floor is measured on the new noise, and the next real word is cut alone."""
+    e = np.concatenate([np.full(300, -60.0), np.full(150, -47.0), np.full(30, -20.0), np.full(150, -47.0)])
+    seg = StreamSegmenter(SegmenterConfig())
+    found = seg.push(e) + seg.flush()
+    # the step itself, cut by the cap; then the word alone (the floor no longer takes the new noise for speech)
+    assert found == [Segment(300, 400, forced=True), Segment(450, 480)]
