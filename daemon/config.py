@@ -93,7 +93,7 @@ def _check(key: str, value: Any, where: str) -> Any:
             if k not in defaults:
                 raise ConfigError(f"{where}: key 'segmenter.{k}': unknown segmenter setting")
             want = type(defaults[k])
-            if isinstance(v, bool) or not (isinstance(v, want) or (want is float and isinstance(v, int))):
+            if (isinstance(v, bool) != (want is bool)) or not (isinstance(v, want) or (want is float and isinstance(v, int))):
                 raise ConfigError(f"{where}: key 'segmenter.{k}': expected {want.__name__}")
         try:
             StreamSegmenter(SegmenterConfig(**{**defaults, **value}))

@@ -24,7 +24,10 @@ def parse_set(items: list[str]) -> dict:
     out = {}
     for item in items:
         key, _, value = item.partition("=")
-        out[key] = float(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+        else:
+            out[key] = float(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value
     return out
 
 

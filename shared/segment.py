@@ -1,7 +1,9 @@
 """The one voice-activity segmenter: finds words in a stream of frames, for the offline splitter and the daemon.
 
 Energy against an adaptive noise floor (the minimum over the last few seconds), hysteresis (a higher threshold to
-start a word than to stay in it), a hang-over before a word ends, and minimum/maximum word lengths. webrtcvad can
+start a word than to stay in it), a hang-over before a word ends, and minimum/maximum word lengths. For noisy rooms a
+word also goes quiet far under its own peak, clicks do not restart its hang-over, and a word cut by the length cap
+makes the floor forget the quieter past (see SegmenterConfig). webrtcvad can
 replace the energy decision (`vad="webrtc"`). The offline helpers run the very same streaming machine over a clip.
 """
 
@@ -26,6 +28,7 @@ class SegmenterConfig(DictConfig):
     off_db: float = 6.0  # a frame below floor + off_db is quiet
     hangover_ms: int = 120  # a word ends after this much quiet
     keep_ms: int = 30  # in a word, sound resets the hang-over only after this long (a clatter's click does not)
+    cap_resets_floor: bool = True  # a word cut by max_word_ms makes the floor forget the frames before it
     release_db: float = 20.0  # a frame this far below the word's loudest frame is quiet too (0 = off): clatter after a word does not hold it open
     min_word_ms: int = 100
     max_word_ms: int = 1000
@@ -189,7 +192,7 @@ class StreamSegmenter:
             # A "word" this long is mostly noise that got louder than the floor remembers (a tap turned on, dishes):
             # the floor forgets what came before it, so it is measured on the new noise from here on.
             self.in_word = False
-            while self._mins and self._mins[0][0] < self.start:
+            while c.cap_resets_floor and self._mins and self._mins[0][0] < self.start:
                 self._mins.popleft()
             return Segment(self.start, t + 1, forced=True)
         return None

@@ -35,6 +35,7 @@ CASES = [
     ("[segmenter]\nwhat = 1", "key 'segmenter.what': unknown segmenter setting"),
     ('[segmenter]\non_db = "x"', "key 'segmenter.on_db': expected float"),
     ("[segmenter]\nhangover_ms = true", "key 'segmenter.hangover_ms'"),
+    ("[segmenter]\ncap_resets_floor = 1", "key 'segmenter.cap_resets_floor': expected bool"),
     ("curve = 5", "key 'curve': expected str"),
     ("threshold = 0.5", "key 'threshold': expected dict"),
     ('[threshold]\ndigits = "high"', "key 'threshold.digits': expected a number"),

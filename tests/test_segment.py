@@ -156,3 +156,6 @@ def test_a_capped_word_makes_the_floor_forget_quieter_noise():
     found = seg.push(e) + seg.flush()
     # the step itself, cut by the cap; then the word alone (the floor no longer takes the new noise for speech)
     assert found == [Segment(300, 400, forced=True), Segment(450, 480)]
+    seg = StreamSegmenter(SegmenterConfig(cap_resets_floor=False))
+    kept = seg.push(e) + seg.flush()
+    assert kept[1].start == 400  # without the rule, the noise after the cap runs straight into the word
