@@ -5,8 +5,8 @@
 Builds the streams `make bench` plays in real time for its latency figures (40 held-out words, 0.3-1.5 s pauses, pink
 noise or kitchen noise at 20 dB SNR; seed 4 is bench's own), replays them and prints, per stream, how far after the
 word's true end (-30 dB of the clip's peak) the word event matched to it ends, as bench matches them (published words
-only), and how many words came out right. Latency at a subscriber is about this lag plus the 120 ms hang-over, so a segmenter setting can be chosen here
-in seconds rather than with two minutes of paced playback.
+only), and how many words came out right. Latency at a subscriber is about this lag plus the 120 ms hang-over, so a
+segmenter setting can be chosen here in seconds rather than with two minutes of paced playback.
 """
 
 from __future__ import annotations
@@ -20,17 +20,6 @@ import numpy as np
 NOISES = (("pink", "pink_noise.wav"), ("kitchen", "doing_the_dishes.wav"))
 
 
-def parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if value.lower() in ("true", "false"):
-            out[key] = value.lower() == "true"
-        else:
-            out[key] = float(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.end_lag", description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="segmenter setting to override")
@@ -42,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     from bench.latency import match_events
     from bench.streams import make_stream, mix_noise
     from daemon.replay import replay_events
+    from scripts.speaker_folds import apply_sets
     from shared.audio import SAMPLE_RATE, write_wav_atomic
+    from shared.segment import SegmenterConfig
 
-    seg = parse_set(a.set)
+    keys = [item.partition("=")[0] for item in a.set]
+    try:  # each value parsed as the setting it replaces
+        cfg = apply_sets(SegmenterConfig(), a.set)
+    except (AttributeError, TypeError, ValueError) as exc:
+        ap.error(f"--set: {exc}")
+    seg = {k: getattr(cfg, k) for k in keys}
     h = held_out(Path(a.models[0]).parent, a.shared)
     names = [f.name for f in sorted((a.shared / "noise").glob("*.wav"))]
     noises = noise_test_audio(a.shared)

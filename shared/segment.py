@@ -29,7 +29,8 @@ class SegmenterConfig(DictConfig):
     hangover_ms: int = 120  # a word ends after this much quiet
     keep_ms: int = 30  # in a word, sound resets the hang-over only after this long (a clatter's click does not)
     cap_resets_floor: bool = True  # a word cut by max_word_ms makes the floor forget the frames before it
-    release_db: float = 20.0  # a frame this far below the word's loudest frame is quiet too (0 = off): clatter after a word does not hold it open
+    release_db: float = 20.0  # a frame this far under the word's loudest one is quiet too (0 = off): clatter after
+    # a word does not hold it open
     min_word_ms: int = 100
     max_word_ms: int = 1000
     floor_window_ms: int = 3000  # the noise floor is the quietest frame in this window
