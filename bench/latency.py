@@ -15,12 +15,29 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import zmq
 
 from bench.daemon_proc import spawn_daemon
 from bench.stats import spread
-from bench.streams import Stream
+from bench.streams import Stream, make_stream, mix_noise
 from shared.events import StatusEvent, WordEvent, parse_event
+
+
+# (figure-key tag, noise file, label): a microphone's steady hiss, and dishes in a kitchen
+LATENCY_NOISES = (("", "pink_noise.wav", "pink noise"), ("dishes.", "doing_the_dishes.wav", "kitchen noise"))
+
+
+def latency_stream(clips: list, noises: list[np.ndarray], names: list[str], noise_file: str, words: int,
+                   seed: int = 4, snr_db: float = 20.0) -> tuple[Stream, np.ndarray]:
+    """A latency test recording: `words` random held-out clips with pauses, `noise_file` mixed in at `snr_db`.
+
+    One recipe for bench's paced runs (seed 4) and scripts/end_lag's offline replays, so they hear the same audio."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(clips), size=min(words, len(clips)), replace=False)
+    s = make_stream([clips[int(i)] for i in pick], rng)
+    noise = noises[names.index(noise_file)] if noise_file in names else noises[0]
+    return s, mix_noise(s.audio, noise, snr_db, rng)
 
 
 @dataclass

@@ -237,7 +237,6 @@ class Bench:
     def latency(self) -> None:
         """Two paced runs: steady pink noise (a microphone's hiss) and kitchen noise (dishes), both at 20 dB SNR."""
         from bench import latency as lat
-        from bench.streams import mix_noise
         from shared.audio import write_wav_atomic
 
         h = self.h
@@ -246,14 +245,10 @@ class Bench:
         noises = noise_test_audio(self.shared)
         clips = h.digits() + (h.animals() if self.animals else [])
         self.res.details["latency"] = {}
-        for tag, noise_name, label in (("", "pink_noise.wav", "pink noise"), ("dishes.", "doing_the_dishes.wav",
-                                                                              "kitchen noise")):
-            rng = np.random.default_rng(4)
-            pick = rng.choice(len(clips), size=min(self.plan.latency_words, len(clips)), replace=False)
-            s = make_stream([clips[int(i)] for i in pick], rng)
-            noise = noises[names.index(noise_name)] if noise_name in names else noises[0]
+        for tag, noise_name, label in lat.LATENCY_NOISES:
+            s, audio = lat.latency_stream(clips, noises, names, noise_name, self.plan.latency_words)
             wav = self.work / "latency.wav"
-            write_wav_atomic(wav, mix_noise(s.audio, noise, 20.0, rng), 16000, overwrite=True)
+            write_wav_atomic(wav, audio, 16000, overwrite=True)
             run = lat.measure(self.bundles, s, wav, self.work)
             d = run.to_dict()
             self.res.details["latency"][label] = d

@@ -17,9 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-NOISES = (("pink", "pink_noise.wav"), ("kitchen", "doing_the_dishes.wav"))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.end_lag", description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="segmenter setting to override")
@@ -28,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=Path("../shared/data"))
     a = ap.parse_args(argv)
     from bench.heldout import held_out, noise_test_audio
-    from bench.latency import match_events
-    from bench.streams import make_stream, mix_noise
+    from bench.latency import LATENCY_NOISES, latency_stream, match_events
     from daemon.replay import replay_events
     from scripts.speaker_folds import apply_sets
     from shared.audio import SAMPLE_RATE, write_wav_atomic
@@ -49,13 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'stream':<16}{'words':>7}{'right':>7}{'lag p50':>10}{'p95':>8}{'max':>8}  (ms after the true end)")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in a.seeds:
-            for label, file in NOISES:
-                rng = np.random.default_rng(seed)  # the same draws as bench.run's latency section
-                pick = rng.choice(len(clips), size=min(40, len(clips)), replace=False)
-                s = make_stream([clips[int(i)] for i in pick], rng)
+            for _, file, label in LATENCY_NOISES:
+                label = label.split()[0]
+                s, audio = latency_stream(clips, noises, names, file, 40, seed=seed)
                 wav = Path(tmp) / f"{label}{seed}.wav"
-                noise = noises[names.index(file)] if file in names else noises[0]
-                write_wav_atomic(wav, mix_noise(s.audio, noise, 20.0, rng), SAMPLE_RATE)
+                write_wav_atomic(wav, audio, SAMPLE_RATE)
                 events = [e for e in replay_events(wav, a.models, segmenter=seg) if e.topic == "word"]
                 matched = match_events(events, s.spans)
                 lag = np.array([1000.0 * (ev.end - s.spans[i][1]) for i, ev in matched.items()])
