@@ -1,6 +1,6 @@
 """Where the words of bench's streams are lost: for each word said, what the daemon's replay path made of it.
 
-    python -m scripts.stream_errors [--snr 10] [--models models/digits] [--with-animals]
+    python -m scripts.stream_errors [--snr 10] [--models models/digits] [--with-animals] [--confusions]
 
 Builds the same kind of streams as `make bench` (held-out TTS voices, 0.3-1.5 s pauses, held-out noise tails at the
 SNR; `make bench` must have run once for its TTS cache), replays them with reject events on, and sorts every word said
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=Path("../shared/data"))
     ap.add_argument("--streams", type=int, default=6)
     ap.add_argument("--words", type=int, default=25)
+    ap.add_argument("--confusions", action="store_true", help="also list the wrong words accepted (said -> heard)")
     a = ap.parse_args(argv)
     from bench import streaming as st
     from bench.heldout import held_out, noise_test_audio
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     streams = st.build_streams(clips, a.streams, a.words, seed=4)
     rng = np.random.default_rng(5 if a.snr is None else 5 + int(a.snr * 10))
     tally: Counter[str] = Counter()
+    wrong: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         for k, s in enumerate(streams):
             wav = Path(tmp) / f"s{k}.wav"
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                     tally["right"] += 1
                 elif accepted:
                     tally["wrong word accepted"] += 1
+                    wrong[f"{word} -> {'+'.join(accepted)}"] += 1
                 elif word in tops:
                     tally["rejected, right top word"] += 1
                 elif all(t.startswith("_") for t in tops):
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n} words in {len(streams)} streams, {label}, models {', '.join(models)}")
     for key, v in tally.most_common():
         print(f"  {key:<34} {v:4d}  {100 * v / n:5.1f} %")
+    if a.confusions and wrong:
+        print("wrong words accepted: " + ", ".join(f"{k} ({v})" for k, v in wrong.most_common()))
     return 0
 
 

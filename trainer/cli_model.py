@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         m = b.manifest.metrics
         typer.echo(f"{b.path}: {m.get('model_bytes')} bytes, float {m.get('float_accuracy')} / int8 "
                    f"{m.get('int8_accuracy')} on {m.get('quantisation_n')} {m.get('quantisation_split')} clips, "
-                   f"threshold {b.manifest.threshold}")
+                   f"threshold {b.manifest.threshold} ({b.manifest.gate} gate)")
 
     @app.command()
     def evaluate(bundle: Optional[Path] = typer.Argument(None, help="bundle folder (cnn or head)"),

@@ -38,6 +38,7 @@ class ExportSpec:
     name: str
     vocabulary: list[str]
     threshold: float = 0.5
+    gate: str = "top"  # what the threshold is compared with (shared.runtime.gated)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     training: dict = field(default_factory=dict)
@@ -135,7 +136,7 @@ def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec, em
     outputs = output_indices(tflite, embedding_dim, len(spec.vocabulary))
     m = Manifest(
         name=spec.name, kind="cnn", vocabulary=list(spec.vocabulary), frontend=spec.frontend.to_dict(),
-        threshold=float(spec.threshold), input_shape=list(spec.frontend.stamp_shape), embedding_dim=int(embedding_dim),
+        threshold=float(spec.threshold), gate=spec.gate, input_shape=list(spec.frontend.stamp_shape), embedding_dim=int(embedding_dim),
         outputs=outputs, segmenter=spec.segmenter.to_dict(), training=spec.training, metrics=spec.metrics,
         description=spec.description,
     )
@@ -182,6 +183,7 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
                 "config": info.get("config"), "seconds": info.get("seconds"),
                 "epochs_run": len(info.get("history", {}).get("loss", []))}
     spec = ExportSpec(name=name, vocabulary=info["words"], threshold=float(info["threshold"]),
+                      gate=info.get("gate", "top"),
                       frontend=FrontendConfig.from_dict(info["frontend"]),
                       segmenter=SegmenterConfig.from_dict(info["segmenter"]), training=training, metrics=metrics,
                       description=description, attribution=attribution)

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     confusion_png(sc, run / "confusion-sc-test.png")
     results = {"digits": {"bundle": str(digits.path), "bytes": digits.manifest.metrics["model_bytes"],
                           "params": digits.manifest.metrics.get("params"),
-                          "threshold": digits.manifest.threshold,
+                          "threshold": digits.manifest.threshold, "gate": digits.manifest.gate,
                           "float_vs_int8": {k: digits.manifest.metrics.get(k) for k in
                                             ("float_accuracy", "int8_accuracy", "int8_minus_float_points",
                                              "quantisation_n", "quantisation_split")},
