@@ -95,11 +95,7 @@ class Frontend:
         freqs = np.linspace(0.0, c.sample_rate / 2, c.n_fft // 2 + 1)
         self.band = (freqs >= c.fmin) & (freqs <= c.fmax)
         band_sum = self.band.astype(np.float32) / np.float32(c.win_length * c.win_length)
-        project = np.concatenate([self.fbank, band_sum[:, None]], axis=1).astype(np.float32)
-        # Bins above fmax feed no band: the power and the projection skip them (half the bins at 4 kHz of 8).
-        self._n_bins = int(np.flatnonzero(project.any(axis=1))[-1]) + 1
-        self._project = np.ascontiguousarray(project[:self._n_bins])
-        self._eps = np.array([c.log_eps] * c.n_mels + [1e-10], np.float32)
+        self._project = np.concatenate([self.fbank, band_sum[:, None]], axis=1).astype(np.float32)
 
     def n_frames(self, n_samples: int) -> int:
         c = self.cfg
@@ -125,10 +121,11 @@ class Frontend:
     def _analyse(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # A float32 FFT (numpy 2 keeps float32; scipy.fft would add ~28 MB to the daemon's memory) and one matrix
         # product for the mel bands and the band energy together: the frontend was the daemon's costliest stage.
-        spec = np.fft.rfft(frames * self.window, n=self.cfg.n_fft, axis=-1)[:, :self._n_bins]
+        spec = np.fft.rfft(frames * self.window, n=self.cfg.n_fft, axis=-1)
         out = (spec.real * spec.real + spec.imag * spec.imag) @ self._project
-        logs = np.log(out + self._eps)  # one call for the bands and the energy (dB = 10 log10 = ln x 10/ln 10)
-        return logs[:, :-1], logs[:, -1] * np.float32(10.0 / np.log(10.0))
+        mel = np.log(out[:, :-1] + np.float32(self.cfg.log_eps))
+        energy = np.float32(10.0) * np.log10(out[:, -1] + np.float32(1e-10))
+        return mel, energy
 
 
 class StreamingFrontend:
