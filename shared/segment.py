@@ -107,6 +107,7 @@ class StreamSegmenter:
         self._decisions: deque[bool] = deque()
         self._mins: deque[tuple[int, float]] = deque()  # monotonic queue for the running minimum
         self._recent: deque[tuple[int, float, bool]] = deque(maxlen=2 * SETTLE + 1)
+        self._dead = 0  # frames in _recent that are not live
         self._primed = initial_floor_db
         self.t = 0  # index of the next frame
         self.in_word = False
@@ -124,8 +125,8 @@ class StreamSegmenter:
                 raise ValueError("vad='webrtc' needs the audio samples")
             self._decisions.extend(self.webrtc.push(audio))
         out: list[Segment] = []
-        for e in np.asarray(energy_db, dtype=np.float64):
-            seg = self._step(float(e))
+        for e in np.asarray(energy_db, dtype=np.float64).tolist():
+            seg = self._step(e)
             if seg is not None:
                 out.append(seg)
         return out
@@ -149,10 +150,13 @@ class StreamSegmenter:
         # below the noise that follows, which would then look like speech. So a frame joins the window only once it
         # and SETTLE frames either side of it are live (a delay of SETTLE frames, 30 ms).
         live = e > self.cfg.abs_floor_db + 1.0
+        if len(self._recent) == 2 * SETTLE + 1 and not self._recent[0][2]:
+            self._dead -= 1  # about to drop out of the window
         self._recent.append((self.t, e, live))
+        self._dead += not live
         if len(self._recent) == 2 * SETTLE + 1:
             t0, e0, _ = self._recent[SETTLE]
-            if all(flag for _, _, flag in self._recent):
+            if not self._dead:
                 while self._mins and self._mins[-1][1] >= e0:
                     self._mins.pop()
                 self._mins.append((t0, e0))
