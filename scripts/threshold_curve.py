@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bundle threshold {b.manifest.threshold} ({b.manifest.gate} gate), curve for the {gate} gate; accuracy = in-vocabulary clips accepted as the right word, "
           "fa = out-of-vocabulary clips accepted as a word")
     print("threshold  " + "  ".join(f"{n:>22}" for n in sets))
-    for t in THRESHOLDS:
+    for t in sorted(set(THRESHOLDS) | {b.manifest.threshold}):  # the bundle's own point too
         cells = []
         for p, lab in sets.values():
             idx, score = gated(p, special, gate)
