@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.audio import read_audio
-from shared.bundle import GATES, SPECIAL_LABELS, load_bundle
+from shared.bundle import GATES, SPECIAL_LABELS, load_bundle, special_mask
 from shared.features import Frontend
 from shared.runtime import CnnModel, gated
 from shared.segment import clip_stamp
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     b = load_bundle(a.bundle)
     cnn, fe, seg, words = CnnModel(b), Frontend(b.frontend_config), b.segmenter_config, b.manifest.vocabulary
-    special = np.array([w in SPECIAL_LABELS for w in words])
+    special = special_mask(words)
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (probs, label index or -1 for out-of-vocabulary)
     cal = np.load(a.run / "calib.npz", allow_pickle=False)
     vl = cal["val_labels"]
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
             p, ws = _probs(cnn, fe, seg, folder)
             sets[name] = (p, np.array([words.index(w) if w in words and w not in SPECIAL_LABELS else -1 for w in ws]))
     gate = a.gate or b.manifest.gate
-    print(f"bundle threshold {b.manifest.threshold} ({b.manifest.gate} gate), curve for the {gate} gate; accuracy = in-vocabulary clips accepted as the right word, "
-          "fa = out-of-vocabulary clips accepted as a word")
+    print(f"bundle threshold {b.manifest.threshold} ({b.manifest.gate} gate), curve for the {gate} gate; "
+          "accuracy = in-vocabulary clips accepted as the right word, fa = out-of-vocabulary clips accepted as a word")
     print("threshold  " + "  ".join(f"{n:>22}" for n in sets))
     for t in sorted(set(THRESHOLDS) | {b.manifest.threshold}):  # the bundle's own point too
         cells = []

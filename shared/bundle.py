@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from shared.features import FrontendConfig
 from shared.segment import SegmenterConfig
 
@@ -23,6 +25,12 @@ UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 SPECIAL_LABELS = (UNKNOWN, SILENCE)
 GATES = ("top", "vocabulary")  # see Manifest.gate
+
+
+def special_mask(labels: list[str]) -> np.ndarray:
+    """True for each label that is no word (`_unknown_`, `_silence_`): what a reject gate sets apart."""
+    return np.array([lab in SPECIAL_LABELS for lab in labels], bool)
+
 MAX_FILE_BYTES = 64 * 1024 * 1024  # nothing in a bundle is this big; refuse before reading
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import SPECIAL_LABELS, Bundle, BundleError, load_bundle
+from shared.bundle import Bundle, BundleError, load_bundle, special_mask
 
 HEAD_KINDS = ("linear-svm",)
 
@@ -155,8 +155,9 @@ def decide(model: str, model_hash: str, labels: list[str], probs: np.ndarray, th
     `score`, which then is what the threshold is compared with; a cnn gates as `gated` says."""
     order = np.argsort(-probs)[:top_k]
     alts = [(labels[i], round(float(probs[i]), 4)) for i in order]
-    idx, value = gated(probs, np.array([lab in SPECIAL_LABELS for lab in labels]), gate)
-    idx, value = int(idx[0]), float(value[0]) if score is None else score
+    best, gate_value = gated(probs, special_mask(labels), gate)
+    idx = int(best[0])
+    value = float(gate_value[0]) if score is None else score
     if idx >= 0 and value >= threshold:
         return Decision(model, model_hash, labels[idx], labels[idx], float(probs[idx]), alts)
     return Decision(model, model_hash, None, labels[int(order[0])], float(probs[order[0]]), alts)

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from shared.audio import atomic_write_bytes
-from shared.bundle import SILENCE, UNKNOWN
+from shared.bundle import SILENCE, UNKNOWN, special_mask
 from shared.runtime import gated
 from trainer.augment import DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, spec_augment
 from trainer.dataset import Dataset, choose_test_speakers, load_dataset, speaker_kind
@@ -116,7 +116,7 @@ def calibrate_threshold(probs: np.ndarray, labels: np.ndarray, words: list[str],
     With `groups` (a speaker kind per clip), accuracy is the mean over the kinds, so hundreds of synthetic voices,
     which are recognised with high confidence, do not outvote the few recorded people the threshold is really for.
     """
-    special = np.array([w in (UNKNOWN, SILENCE) for w in words])
+    special = special_mask(words)
     oov = special[labels]
     best_idx, score = gated(probs, special, gate)
 
