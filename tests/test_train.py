@@ -129,6 +129,17 @@ def test_cli_export_evaluate_predict_on_the_trained_run(tiny_run, tmp_path, rng)
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout.strip().splitlines()[-1])
     assert d["n"] == 24 and d["accuracy"] >= 0.5  # speaker spk3 was never trained on; rejections count as wrong
+    assert d["threshold"] == json.loads((tmp_path / "tones" / "manifest.json").read_text())["threshold"]
+    # another point of the curve: nothing rejected at 0, everything at 1 (no clip is that sure of a word)
+    at = {t: json.loads(cli.invoke(wordstamp.app, ["evaluate", str(tmp_path / "tones"), str(held), "--json",
+                                                    "--threshold", str(t)]).stdout.strip().splitlines()[-1])
+          for t in (0.0, 1.0)}
+    assert at[0.0]["threshold"] == 0.0 and at[0.0]["accuracy"] >= d["accuracy"]
+    assert at[1.0]["accuracy"] < d["accuracy"]  # some clips are rejected at 1 ...
+    new = {e["file"] for e in at[1.0]["errors"]} - {e["file"] for e in d["errors"]}
+    assert new and all(e["got"] == "_rejected_" for e in at[1.0]["errors"] if e["file"] in new)  # ... none misheard
+    r = cli.invoke(wordstamp.app, ["evaluate", str(tmp_path / "tones"), str(held), "--threshold", "1.5"])
+    assert r.exit_code == 1 and "between 0 and 1" in r.output and "Traceback" not in r.output
     gap = np.zeros(8000, np.float32)
     rec = np.concatenate([gap, tone_word(rng, 0.35, f0=150 * 1.18), gap, tone_word(rng, 0.45, f0=600 * 1.18), gap])
     sf.write(tmp_path / "two-words.wav", rec, 16000)

@@ -84,6 +84,8 @@ def register(app: typer.Typer) -> None:
                  folder: Optional[Path] = typer.Argument(None, help="folder of <word>/*.wav"),
                  json_out: bool = typer.Option(False, "--json", help="print one JSON object"),
                  plot: Optional[Path] = typer.Option(None, "--plot", help="confusion-matrix PNG"),
+                 threshold: Optional[float] = typer.Option(
+                     None, help="reject threshold instead of the bundle's (a CNN's: a probability; a head's: a score)"),
                  cross_speaker: Optional[str] = typer.Option(None, "--cross-speaker", metavar="PREFIX",
                                                              help="leave-one-speaker-out on a dataset (retrains per fold)"),
                  speakers: Optional[str] = typer.Option(None, help="comma-separated fold speakers for --cross-speaker"),
@@ -105,14 +107,15 @@ def register(app: typer.Typer) -> None:
             _fail(ValueError("give BUNDLE and DIR, or --cross-speaker PREFIX"))
         from trainer.evaluate import confusion_png, evaluate_folder
 
-        rep = _run(lambda: evaluate_folder(bundle, folder))
+        rep = _run(lambda: evaluate_folder(bundle, folder, threshold=threshold))
         if plot:
             _run(lambda: confusion_png(rep, plot))
         if json_out:
             typer.echo(json.dumps(rep.to_dict()))
             return
         typer.echo(f"{rep.bundle} on {folder}: accuracy {rep.accuracy:.1%} (n={rep.n}); "
-                   f"OOV false accepts {rep.oov_false_accept_rate:.1%} (n={rep.oov_n})")
+                   f"OOV false accepts {rep.oov_false_accept_rate:.1%} (n={rep.oov_n}); "
+                   f"threshold {rep.threshold:g} ({rep.gate} gate)")
         for w, pw in sorted(rep.per_word.items()):
             typer.echo(f"  {w:>12} {pw['accuracy']:.1%}  (n={pw['n']})")
         for w, po in sorted(rep.oov_per_folder.items()):

@@ -27,6 +27,8 @@ class EvalReport:
     """What `evaluate_folder` measured (to_dict gives the --json object)."""
 
     bundle: str
+    threshold: float | None = None  # the reject threshold in effect (a head's is an SVM score) ...
+    gate: str = "top"  # ... and what it was compared with ("score" for a head)
     n: int = 0
     correct: int = 0
     per_word: dict[str, dict] = field(default_factory=dict)  # word -> {n, accuracy}
@@ -52,18 +54,22 @@ class EvalReport:
         return d
 
 
-def evaluate_folder(bundle: str | Path, folder: str | Path, models_root: str | Path | None = None) -> EvalReport:
-    """Every `folder/<word>/*.wav` through segment -> stamp -> LiteRT -> decision."""
+def evaluate_folder(bundle: str | Path, folder: str | Path, models_root: str | Path | None = None,
+                    threshold: float | None = None) -> EvalReport:
+    """Every `folder/<word>/*.wav` through segment -> stamp -> LiteRT -> decision, at the bundle's own reject
+    threshold or at `threshold` (as the daemon's --threshold: another point of the same curve)."""
     from shared.runtime import Recognizer
 
     folder = Path(folder)
     b = load_bundle(bundle)
-    rec = Recognizer([b.path], models_root=models_root)
+    rec = Recognizer([b.path], models_root=models_root,
+                     thresholds=None if threshold is None else {b.name: threshold})
     fe = Frontend(b.frontend_config)
     seg = b.segmenter_config
     vocab = set(b.manifest.words)
     clips = find_clips(folder)
-    rep = EvalReport(bundle=str(b.path))
+    rep = EvalReport(bundle=str(b.path), threshold=rec.thresholds[b.name],
+                     gate=b.manifest.gate if b.manifest.kind == "cnn" else "score")
     for word, path in clips:
         try:
             x = read_audio(path)
