@@ -161,8 +161,8 @@ class Daemon:
         rec = self.pipeline.recognizer
         return {
             "models": [{"name": b.name, "hash": b.hash, "kind": b.manifest.kind, "vocabulary": b.manifest.words,
-                        "threshold": rec.thresholds[b.name],
-                        "gate": b.manifest.gate if b.manifest.kind == "cnn" else "score", "path": str(b.path)} for b in rec.bundles],
+                        "threshold": rec.thresholds[b.name], "gate": b.reject_gate, "path": str(b.path)}
+                       for b in rec.bundles],
             "frontend": self.pipeline.fcfg.to_dict(),
             "segmenter": self.pipeline.segmenter.cfg.to_dict(),
             "device": self.source.name, "sample_rate": SAMPLE_RATE, "device_rate": self.source.rate,

@@ -97,6 +97,11 @@ class Bundle:
         return self.path / name
 
     @property
+    def reject_gate(self) -> str:
+        """What the reject threshold in effect is compared with: a cnn's manifest gate, or a head's SVM "score"."""
+        return self.manifest.gate if self.manifest.kind == "cnn" else "score"
+
+    @property
     def frontend_config(self) -> FrontendConfig:
         return FrontendConfig.from_dict(self.manifest.frontend)
 

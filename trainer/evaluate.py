@@ -68,8 +68,7 @@ def evaluate_folder(bundle: str | Path, folder: str | Path, models_root: str | P
     seg = b.segmenter_config
     vocab = set(b.manifest.words)
     clips = find_clips(folder)
-    rep = EvalReport(bundle=str(b.path), threshold=rec.thresholds[b.name],
-                     gate=b.manifest.gate if b.manifest.kind == "cnn" else "score")
+    rep = EvalReport(bundle=str(b.path), threshold=rec.thresholds[b.name], gate=b.reject_gate)
     for word, path in clips:
         try:
             x = read_audio(path)

@@ -137,8 +137,8 @@ def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec, em
     m = Manifest(
         name=spec.name, kind="cnn", vocabulary=list(spec.vocabulary), frontend=spec.frontend.to_dict(),
         threshold=float(spec.threshold), gate=spec.gate, input_shape=list(spec.frontend.stamp_shape),
-        embedding_dim=int(embedding_dim), outputs=outputs, segmenter=spec.segmenter.to_dict(), training=spec.training, metrics=spec.metrics,
-        description=spec.description,
+        embedding_dim=int(embedding_dim), outputs=outputs, segmenter=spec.segmenter.to_dict(), training=spec.training,
+        metrics=spec.metrics, description=spec.description,
     )
     files = {"model.tflite": tflite, "ATTRIBUTION": spec.attribution.encode()}
     return write_bundle(out, m, files)
