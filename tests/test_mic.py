@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -14,8 +15,7 @@ import pytest
 from daemon.config import build_config
 from daemon.replay import replay_events
 from shared.audio import read_audio, write_wav_atomic
-from tests.daemon_support import (FIXTURES, REAL_MODELS, Collector, endpoint, plumbing_models,  # noqa: F401
-                                  run_daemon_inprocess)
+from tests.daemon_support import FIXTURES, REAL_MODELS, Collector, endpoint, plumbing_models  # noqa: F401
 
 pytestmark = pytest.mark.mic
 
@@ -41,25 +41,45 @@ def virtual_mic():
 
 @pytest.mark.parametrize("rate,seconds,tol", [(0, 10.0, 0.05), (44100, 7.0, 0.15)], ids=["16k", "44k1-resampled"])
 def test_microphone_events_equal_replay_events(virtual_mic, plumbing_models, tmp_path, rate, seconds, tol):
-    # Lead with digital silence: the first 100-400 ms after the stream opens can be lost, and the segmenter then sees
-    # the same silence -> sound transition in both paths.
+    """The file played into the virtual microphone arrives (bit-exact at 16 kHz) and the daemon publishes the events
+    `replay` gives for that file as the microphone delivered it: after the digital silence the stream happened to
+    carry before the file began. That lead sets where the 10 ms frames fall on the words, and a word the models are
+    unsure of can change with it (a "two" heard as cat at one phase and six at another), so replay is given the same
+    lead, measured on the audio the daemon's pipeline received."""
+    from daemon.service import Daemon
+
     clip = tmp_path / "mic.wav"
     x = read_audio(FIXTURES / "digits_ked.wav")[:int((seconds or 60) * 16000)]
-    write_wav_atomic(clip, np.concatenate([np.zeros(16000, np.float32), x, np.zeros(8000, np.float32)]))
+    played = np.concatenate([np.zeros(16000, np.float32), x, np.zeros(8000, np.float32)])
+    write_wav_atomic(clip, played)
     real = all((m / "manifest.json").is_file() for m in REAL_MODELS)
     models = [str(m) for m in REAL_MODELS] if real else plumbing_models  # the shipped models make words differ
     pub = endpoint()
     sub = Collector(pub, topics=("word", "reject"))
     cfg = build_config(model=models, pub=pub, control="", reject=True, source_id="mic", status_interval=1.0,
                        device_rate=rate)
-    d, t = run_daemon_inprocess(cfg)
+    d = Daemon(cfg)
+    received: list[np.ndarray] = []  # what the pipeline was given (after the daemon's resampler), in order
+    process = d.pipeline.process
+    d.pipeline.process = lambda x, *a, **k: received.append(np.array(x, np.float32)) or process(x, *a, **k)
+    t = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    t.start()
     try:
         assert d.source.rate == (rate or 16000)
         subprocess.run(["paplay", "--device=ws_sink", str(clip)], check=True, timeout=60)
-        words_expected = [e for e in replay_events(clip, models, reject=True, source_id="mic")
-                          if e.topic in ("word", "reject")]
         import time
 
+        time.sleep(0.6)  # the trailing silence reaches the pipeline
+        got = np.concatenate(received)
+        first = int(np.argmax(played != 0))  # the file's first sound ...
+        lag = _lag(got, played[first:first + 16000])  # ... where it arrived
+        if not rate:
+            sound = 16000 + x.size - first  # the file up to its trailing silence (idle PulseAudio sends zeros too)
+            assert np.array_equal(got[lag:lag + sound], played[first:first + sound])  # bit-exact
+        as_heard = tmp_path / "as-heard.wav"
+        write_wav_atomic(as_heard, np.concatenate([np.zeros(lag, np.float32), played[first:]]))
+        words_expected = [e for e in replay_events(as_heard, models, reject=True, source_id="mic")
+                          if e.topic in ("word", "reject")]
         deadline = time.monotonic() + 5
         while len(sub.events) < len(words_expected) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -86,6 +106,14 @@ def test_microphone_events_equal_replay_events(virtual_mic, plumbing_models, tmp
     lat = [h["latency_ms"] for h in heard]
     print(f"mic at {rate or 16000} Hz, {'shipped' if real else 'plumbing'} models: {len(heard)} events equal to replay's; start shift {shift * 1000:.0f} ms; "
           f"latency median {np.median(lat):.0f} ms, max {max(lat):.0f} ms")
+
+
+def _lag(got: np.ndarray, head: np.ndarray) -> int:
+    """Where `head` starts in `got`: the peak of their cross-correlation (exact for identical samples)."""
+    n = got.size + head.size
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(got, size) * np.conj(np.fft.rfft(head, size)), size)[:got.size]
+    return int(np.argmax(corr))
 
 
 def test_devices_by_name_or_index_and_one_line_errors(virtual_mic):
