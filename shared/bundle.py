@@ -98,8 +98,14 @@ class Bundle:
 
     @property
     def reject_gate(self) -> str:
-        """What the reject threshold in effect is compared with: a cnn's manifest gate, or a head's SVM "score"."""
-        return self.manifest.gate if self.manifest.kind == "cnn" else "score"
+        """What the reject threshold in effect is compared with: a cnn's manifest gate, or a head's (its SVM "score"
+        or "margin", shared.runtime.SvmHead)."""
+        if self.manifest.kind == "cnn":
+            return self.manifest.gate
+        try:
+            return str(json.loads(self.file("head.json").read_text()).get("gate", "score"))
+        except (OSError, ValueError, AttributeError):
+            return "score"
 
     @property
     def frontend_config(self) -> FrontendConfig:

@@ -76,11 +76,18 @@ class CnnModel:
         return emb, probs.reshape(probs.shape[0], -1)
 
 
+HEAD_GATES = ("score", "margin")
+
+
 class SvmHead:
     """head.json: a linear SVM (one-vs-rest) on the base CNN's embedding, with scaling and a reject threshold.
 
-    score_k = coef_k . ((e - mean) / scale) + intercept_k; confidence = softmax(temperature * scores); the top class
-    is rejected when its raw score is below `threshold` (no class claims the clip).
+    score_k = coef_k . ((e - mean) / scale) + intercept_k; confidence = softmax(temperature * scores). What the
+    threshold is compared with is the head's `gate`: "score" (what a head.json without the key means) = the top
+    class's raw score, the clip being rejected when a reject class (`_unknown_`/`_silence_`) is on top; "margin" =
+    how far the likeliest word's score is above the best reject class's (negative: below), the word being the
+    likeliest of the words. Fitted on ten clips a word against hundreds of negatives, the reject classes win most
+    close calls, and "margin" lets the threshold say how close a call may be (models/README.md, round 7).
     """
 
     def __init__(self, bundle: Bundle) -> None:
@@ -96,6 +103,7 @@ class SvmHead:
             self.threshold = float(h.get("threshold", 0.0))
             self.temperature = float(h.get("temperature", 1.0))
             self.input = h.get("input", "embedding")
+            self.gate = str(h.get("gate", "score"))
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise BundleError(f"{f}: not a valid head ({type(exc).__name__}: {exc})") from None
         if self.kind not in HEAD_KINDS:
@@ -105,10 +113,27 @@ class SvmHead:
             raise BundleError(f"{f}: array shapes disagree (classes {k}, dim {d}, coef {self.coef.shape})")
         if self.input not in ("embedding", "probs"):
             raise BundleError(f"{f}: input must be 'embedding' or 'probs'")
+        if self.gate not in HEAD_GATES:
+            raise BundleError(f"{f}: unknown gate {self.gate!r} (known: {', '.join(HEAD_GATES)})")
+        self.special = special_mask(self.classes)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, np.float32) - self.mean) / self.scale
         return z @ self.coef.T + self.intercept
+
+    def gated(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return head_gated(scores, self.special, self.gate)
+
+
+def head_gated(scores: np.ndarray, special: np.ndarray, gate: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a head's raw scores -> (the class index each would be accepted as, -1 when a reject class is the
+    answer; the value its threshold is compared with), as `gated` does for a cnn's probabilities."""
+    scores = np.atleast_2d(scores)
+    if gate == "margin" and special.any() and (~special).any():
+        words = np.flatnonzero(~special)
+        return words[scores[:, words].argmax(1)], scores[:, words].max(1) - scores[:, special].max(1)
+    top = scores.argmax(1)
+    return np.where(special[top], -1, top), scores.max(1)
 
 
 def _quantise(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -150,14 +175,17 @@ def gated(probs: np.ndarray, special: np.ndarray, gate: str = "top") -> tuple[np
 
 
 def decide(model: str, model_hash: str, labels: list[str], probs: np.ndarray, threshold: float,
-           top_k: int = 3, score: float | None = None, gate: str = "top") -> Decision:
-    """The accepted word (or None) with its own probability, and the top-k alternatives. A head passes its raw SVM
-    `score`, which then is what the threshold is compared with; a cnn gates as `gated` says."""
+           top_k: int = 3, score: float | None = None, choice: int | None = None, gate: str = "top") -> Decision:
+    """The accepted word (or None) with its own probability, and the top-k alternatives. A head passes its gated
+    SVM `score` and `choice` (SvmHead.gated), which then are what the threshold is compared with and the word
+    proposed; a cnn gates as `gated` says."""
     order = np.argsort(-probs)[:top_k]
     alts = [(labels[i], round(float(probs[i]), 4)) for i in order]
-    best, gate_value = gated(probs, special_mask(labels), gate)
-    idx = int(best[0])
-    value = float(gate_value[0]) if score is None else score
+    if score is None or choice is None:
+        best, gate_value = gated(probs, special_mask(labels), gate)
+        idx, value = int(best[0]), float(gate_value[0])
+    else:
+        idx, value = choice, score
     if idx >= 0 and value >= threshold:
         return Decision(model, model_hash, labels[idx], labels[idx], float(probs[idx]), alts)
     return Decision(model, model_hash, None, labels[int(order[0])], float(probs[order[0]]), alts)
@@ -218,9 +246,9 @@ class Recognizer:
                 if feats is None:
                     raise BundleError(f"{b.path}: its base model exposes no embedding output")
                 s = head.scores(feats)
-                p = _softmax(head.temperature * s)
-                k = int(np.argmax(s))
-                out.append(decide(b.name, b.hash, head.classes, p, self.thresholds[b.name], top_k, score=float(s[k])))
+                idx, score = head.gated(s)
+                out.append(decide(b.name, b.hash, head.classes, _softmax(head.temperature * s), self.thresholds[b.name],
+                                  top_k, score=float(score[0]), choice=int(idx[0])))
         return out
 
 

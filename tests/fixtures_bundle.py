@@ -15,6 +15,8 @@ DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 TINY_VOCABULARY = DIGITS + ["_unknown_", "_silence_"]
 TINY_HEAD_CLASSES = ["cat", "dog", "bird", "fox"]
 TINY_EMBEDDING_DIM = 16
+TINY_WIDTH = 8
+TINY_FEATURE_DIM = TINY_EMBEDDING_DIM + TINY_WIDTH  # served: the embedding and its one block's pooled output
 
 
 def make_tiny_bundle(folder: Path, name: str = "digits", seed: int = 0) -> Path:
@@ -28,7 +30,7 @@ def make_tiny_bundle(folder: Path, name: str = "digits", seed: int = 0) -> Path:
     fcfg = FrontendConfig()
     keras.utils.set_random_seed(seed)
     net = build_net(fcfg.stamp_shape, len(TINY_VOCABULARY),
-                    NetConfig(arch="dscnn", width=8, blocks=1, embedding_dim=TINY_EMBEDDING_DIM))
+                    NetConfig(arch="dscnn", width=TINY_WIDTH, blocks=1, embedding_dim=TINY_EMBEDDING_DIM))
     rep = np.random.default_rng(seed).normal(-3.0, 2.0, size=(16, *fcfg.stamp_shape)).astype(np.float32)
     spec = ExportSpec(name=name, vocabulary=TINY_VOCABULARY, threshold=0.5, frontend=fcfg,
                       description="test fixture: random weights, untrained", training={"fixture": True})

@@ -64,7 +64,8 @@ def test_control_socket_answers_and_survives_garbage(plumbing_models, tmp_path):
         assert desc["ok"] and [m["name"] for m in desc["models"]] == ["digits", "animals"]
         assert desc["models"][1]["vocabulary"] == ["cat", "dog", "bird", "fox"]
         gates = [json.loads((Path(m) / "manifest.json").read_text()).get("gate", "top") for m in plumbing_models[:1]]
-        assert [m["gate"] for m in desc["models"]] == gates + ["score"]  # a head gates on its SVM score
+        head_gate = json.loads((Path(plumbing_models[1]) / "head.json").read_text()).get("gate", "score")
+        assert [m["gate"] for m in desc["models"]] == gates + [head_gate]  # a head's from its head.json
         assert desc["config"]["control"] == ctl and desc["frontend"]["n_mels"] == 40
         st = request(ctl, b'{"command": "status"}')
         assert st["ok"] and st["state"] == "running" and st["uptime"] >= 0

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from shared.bundle import load_bundle
-from shared.runtime import Recognizer, SvmHead
+from shared.runtime import Recognizer, SvmHead, head_gated
 from tests.train_support import make_clips
-from trainer.enroll import HeadParams, embed_folder, enroll_folder, fit_head, head_accuracy, head_predict, shots_curve
+from trainer.enroll import HeadParams, embed_folder, enroll_folder, fit_head, head_accuracy, head_words, shots_curve
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +38,40 @@ def test_enroll_writes_a_head_bundle_the_runtime_uses(tiny_bundle, tones, tmp_pa
     assert d.label in h["classes"] and d.model == "tones"
 
 
-def test_head_params_match_runtime_scores(tiny_bundle, tones):
-    base = load_bundle(tiny_bundle)
-    data = embed_folder(base, tones)
-    head = fit_head(data.emb, data.words, threshold=0.0)
-    k, s = head_predict(head, data.emb)
-    runtime_scores = ((data.emb - head.mean) / head.scale) @ head.coef.T + head.intercept
-    assert np.allclose(runtime_scores.max(1), s, atol=1e-5)
-    assert list(np.array(head.classes)[k]) is not None
-    assert 0.0 <= head_accuracy(head, data.emb, data.words) <= 1.0
+def test_head_words_are_the_runtime_decisions(tiny_bundle, tones, tmp_path):
+    """What the trainer measures a head by (head_words) is what the daemon's Recognizer decides, for both gates."""
+    import shutil
+
+    from shared.audio import read_audio
+    from shared.features import Frontend
+    from shared.segment import clip_stamp
+    from trainer.dataset import find_clips
+
+    shutil.copytree(tiny_bundle, tmp_path / "digits")
+    make_clips(tmp_path / "neg", speakers=2, takes=3, seed=4, words={"_unknown_": (900.0, 0.3)})
+    for gate, threshold in (("margin", 0.0), ("score", 0.0)):
+        b = enroll_folder("t", tones, tmp_path / "digits", tmp_path / gate, negatives=tmp_path / "neg", gate=gate,
+                          threshold=threshold)
+        assert json.loads(b.file("head.json").read_text())["gate"] == gate and b.reject_gate == gate
+        rt = SvmHead(b)
+        head = HeadParams(rt.classes, rt.mean, rt.scale, rt.coef, rt.intercept, rt.threshold, rt.temperature,
+                          rt.input, rt.gate)
+        data = embed_folder(load_bundle(tmp_path / "digits"), tones)
+        rec, fe = Recognizer([b.path]), Frontend(b.frontend_config)
+        got = [rec.classify(clip_stamp(read_audio(p), fe, b.segmenter_config))[0].word for _, p in find_clips(tones)]
+        assert got == list(head_words(head, data.emb))
+        assert 0.0 <= head_accuracy(head, data.emb, data.words) <= 1.0
+
+
+def test_margin_gate_accepts_a_close_call_the_score_gate_rejects():
+    special = np.array([False, False, True])  # a, b, _unknown_
+    s = np.array([[1.0, 0.5, 1.2], [0.2, 0.9, -1.0]])
+    idx, value = head_gated(s, special, "margin")
+    assert list(idx) == [0, 1] and np.allclose(value, [-0.2, 1.9])  # a trails _unknown_ by 0.2; b leads by 1.9
+    idx, value = head_gated(s, special, "score")
+    assert list(idx) == [-1, 1] and np.allclose(value, [1.2, 0.9])  # _unknown_ on top: rejected whatever the score
+    idx, value = head_gated(s[:, :2], special[:2], "margin")  # no reject class: the top score, as the score gate
+    assert list(idx) == [0, 1] and np.allclose(value, [1.0, 0.9])
 
 
 def test_two_classes_become_one_vs_rest():
@@ -62,9 +87,12 @@ def test_unknown_class_is_rejected():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-3, 1, (20, 4)), rng.normal(3, 1, (20, 4)), rng.normal(0, 0.3, (20, 4)) + [0, 0, 6, 0]])
     y = np.array(["a"] * 20 + ["b"] * 20 + ["_unknown_"] * 20)
-    head = fit_head(x, y, threshold=-99)
+    head = fit_head(x, y, threshold=0.0)  # margin gate: a word must at least tie the reject class
     assert head.classes[-1] == "_unknown_"
     assert head_accuracy(head, x[40:], y[40:]) >= 0.9  # unknowns must come out rejected
+    assert head_accuracy(head, x[:40], y[:40]) >= 0.9
+    score = fit_head(x, y, threshold=-99, gate="score")  # the score gate rejects whenever _unknown_ is on top
+    assert head_accuracy(score, x[40:], y[40:]) >= 0.9
 
 
 def test_shots_curve_reports_each_input(tiny_bundle, tones):

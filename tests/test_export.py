@@ -9,7 +9,7 @@ import numpy as np
 from shared.bundle import load_bundle
 from shared.features import FrontendConfig
 from shared.runtime import CnnModel, Recognizer
-from tests.fixtures_bundle import TINY_EMBEDDING_DIM, TINY_HEAD_CLASSES, TINY_VOCABULARY
+from tests.fixtures_bundle import TINY_EMBEDDING_DIM, TINY_FEATURE_DIM, TINY_HEAD_CLASSES, TINY_VOCABULARY, TINY_WIDTH
 
 
 def test_tiny_bundle_is_full_int8_and_loads(tiny_bundle):
@@ -18,7 +18,7 @@ def test_tiny_bundle_is_full_int8_and_loads(tiny_bundle):
     b = load_bundle(tiny_bundle)
     m = b.manifest
     assert m.kind == "cnn" and m.vocabulary == TINY_VOCABULARY
-    assert m.input_shape == [98, 40] and m.embedding_dim == TINY_EMBEDDING_DIM
+    assert m.input_shape == [98, 40] and m.embedding_dim == TINY_FEATURE_DIM
     assert sorted(m.outputs) == ["embedding", "probs"] and sorted(m.outputs.values()) == [0, 1]
     assert m.frontend_hash == FrontendConfig().hash
     assert (tiny_bundle / "ATTRIBUTION").read_text().count("CC BY") >= 2
@@ -32,9 +32,30 @@ def test_runtime_outputs_match_manifest(tiny_bundle, rng):
     cnn = CnnModel(load_bundle(tiny_bundle))
     stamps = rng.normal(-3, 2, size=(5, 98, 40)).astype(np.float32)
     emb, probs = cnn.infer(stamps)
-    assert emb.shape == (5, TINY_EMBEDDING_DIM) and probs.shape == (5, len(TINY_VOCABULARY))
+    assert emb.shape == (5, TINY_FEATURE_DIM) and probs.shape == (5, len(TINY_VOCABULARY))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.06)
     assert (emb >= 0).all()  # the embedding is a ReLU layer; probs would not be mistaken for it
+
+
+def test_head_features_leave_the_classifier_unchanged(rng):
+    """The served embedding is widened with pooled block outputs for heads; the int8 class probabilities must be
+    bit-identical to the model's without them, and the widened vector must carry the embedding itself."""
+    import keras
+
+    from trainer.export import convert_int8, output_indices, tflite_predict
+    from trainer.nets import NetConfig, build_net
+
+    keras.utils.set_random_seed(1)
+    net = build_net((98, 40), len(TINY_VOCABULARY), NetConfig(width=TINY_WIDTH, blocks=2, embedding_dim=TINY_EMBEDDING_DIM))
+    rep = rng.normal(-3, 2, size=(32, 98, 40)).astype(np.float32)
+    wide, plain = convert_int8(net, rep), convert_int8(net, rep, head_features=False)
+    (iw, dim_w), (ip, dim_p) = output_indices(wide, len(TINY_VOCABULARY)), output_indices(plain, len(TINY_VOCABULARY))
+    assert (dim_w, dim_p) == (TINY_EMBEDDING_DIM + 2 * TINY_WIDTH, TINY_EMBEDDING_DIM)  # two blocks pooled
+    np.testing.assert_array_equal(tflite_predict(wide, rep, iw["probs"]), tflite_predict(plain, rep, ip["probs"]))
+    emb_w, emb_p = tflite_predict(wide, rep, iw["embedding"]), tflite_predict(plain, rep, ip["embedding"])
+    live = emb_p.std(0) > 0.05
+    for j in np.flatnonzero(live):  # each embedding unit, rescaled: still the same unit
+        assert np.corrcoef(emb_w[:, j], emb_p[:, j])[0, 1] > 0.95
 
 
 def test_head_on_tiny_bundle(tiny_bundle, tiny_head_bundle, rng):

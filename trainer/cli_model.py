@@ -148,8 +148,11 @@ def register(app: typer.Typer) -> None:
                out: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default beside the base)"),
                negatives: Optional[Path] = typer.Option(None, help="folder of other words' clips, learnt as _unknown_"),
                input: str = typer.Option("embedding", help="embedding or probs (what the SVM sees)"),
-               threshold: float = typer.Option(-0.3, help="reject when the best SVM score is below this"),
-               c: float = typer.Option(0.01, "-C", help="SVM regularisation (small: a handful of clips must not be "
+               threshold: float = typer.Option(-0.5, help="reject when the gated SVM score is below this"),
+               gate: str = typer.Option("margin", help="margin: the best word's score minus the best reject class's "
+                                                        "(needs --negatives or an _unknown_ folder); score: the top "
+                                                        "class's own score"),
+               c: float = typer.Option(0.003, "-C", help="SVM regularisation (small: a handful of clips must not be "
                                                         "fitted exactly)"),
                copies: int = typer.Option(0, "--copies", min=0, help="perturbed copies of each clip added to the "
                                                                      "examples (speed, room, microphone, gain, shift; "
@@ -160,6 +163,6 @@ def register(app: typer.Typer) -> None:
         from trainer.enroll import enroll_folder
 
         b = _run(lambda: enroll_folder(name, folder, base, out or base.parent / name, negatives=negatives,
-                                       input=input, threshold=threshold, c=c, copies=copies, noise_dir=noise))
+                                       input=input, threshold=threshold, gate=gate, c=c, copies=copies, noise_dir=noise))
         typer.echo(f"{b.path}: {', '.join(b.manifest.words)} on {b.manifest.base['name']} ({b.manifest.base['hash']}); "
                    f"training accuracy {b.manifest.metrics.get('train_accuracy')}")

@@ -26,13 +26,14 @@ class HeadParams:
     threshold: float = 0.0
     temperature: float = 1.0
     input: str = "embedding"
+    gate: str = "margin"  # what the threshold is compared with (shared.runtime.SvmHead)
 
     def to_json(self) -> str:
         return json.dumps({
             "kind": "linear-svm", "classes": list(self.classes), "input": self.input,
             "mean": _list(self.mean), "scale": _list(self.scale), "coef": _list(self.coef),
             "intercept": _list(self.intercept), "threshold": float(self.threshold),
-            "temperature": float(self.temperature),
+            "temperature": float(self.temperature), "gate": self.gate,
         }, indent=1) + "\n"
 
 
@@ -155,8 +156,8 @@ def embed_augmented(base: Bundle, files: list[str], copies: int, *, noise_dir=No
     return np.stack(embs), np.stack(probs)
 
 
-def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 0.01, input: str = "embedding", threshold: float = -0.3,
-             temperature: float = 3.0, seed: int = 0) -> HeadParams:
+def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 0.003, input: str = "embedding", threshold: float = -0.5,
+             gate: str = "margin", temperature: float = 3.0, seed: int = 0) -> HeadParams:
     """A one-vs-rest linear SVM on standardised features (scikit-learn), exported as plain numbers."""
     from sklearn.svm import LinearSVC
 
@@ -174,25 +175,26 @@ def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 0.01, input: str = 
     if len(classes) == 2:  # sklearn keeps one hyperplane for two classes; make it one-vs-rest explicit
         coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
     return HeadParams(classes=classes, mean=mean, scale=scale, coef=coef, intercept=intercept, threshold=threshold,
-                      temperature=temperature, input=input)
+                      temperature=temperature, input=input, gate=gate)
 
 
-def head_predict(head: HeadParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted class index, its raw score) as the runtime computes them."""
+def head_words(head: HeadParams, x: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """The word each row of features is accepted as (None: rejected), as the runtime decides."""
+    from shared.bundle import special_mask
+    from shared.runtime import head_gated
+
     s = ((x - head.mean) / head.scale) @ head.coef.T + head.intercept
-    k = s.argmax(1)
-    return k, s[np.arange(len(k)), k]
+    idx, score = head_gated(s, special_mask(head.classes), head.gate)
+    t = head.threshold if threshold is None else threshold
+    return np.array([head.classes[i] if i >= 0 and v >= t else None for i, v in zip(idx, score)], dtype=object)
 
 
 def head_accuracy(head: HeadParams, x: np.ndarray, words: np.ndarray) -> float:
     """Accuracy with rejection: a special label or a score below threshold is 'rejected'; OOV clips must be rejected."""
     from shared.bundle import SPECIAL_LABELS
 
-    k, score = head_predict(head, x)
-    got = np.array([head.classes[i] if (score[j] >= head.threshold and head.classes[i] not in SPECIAL_LABELS)
-                    else None for j, i in enumerate(k)], dtype=object)
     want = np.array([w if w not in SPECIAL_LABELS else None for w in words], dtype=object)
-    return float(np.mean(got == want))
+    return float(np.mean(head_words(head, x) == want))
 
 
 def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), repeats: int = 5, seed: int = 0,
@@ -221,8 +223,8 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
 
 
 def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: str = "embedding",
-                  threshold: float = -0.3, c: float = 0.01, copies: int = 0, noise_dir=None, seed: int = 0,
-                  metrics: dict | None = None, attribution: str | None = None) -> Bundle:
+                  threshold: float = -0.5, c: float = 0.003, gate: str = "margin", copies: int = 0, noise_dir=None,
+                  seed: int = 0, metrics: dict | None = None, attribution: str | None = None) -> Bundle:
     """Embed `folder` (plus `copies` perturbed versions of each clip) and `negatives` (as _unknown_, with half as many
     copies) with the base bundle, fit the head, write the head bundle.
 
@@ -230,9 +232,12 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     speakers from 67 to 73 % for one point more of never-trained words accepted, but in an hour of background noise
     the daemon then heard 21 animal words instead of 2 (models/README.md, round 4)."""
     from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
+    from shared.runtime import HEAD_GATES
 
     if input not in ("embedding", "probs"):
         raise ValueError(f"--input must be 'embedding' or 'probs', not {input!r}")
+    if gate not in HEAD_GATES:
+        raise ValueError(f"--gate must be one of {', '.join(HEAD_GATES)}, not {gate!r}")
     if noise_dir is not None and not os.path.isdir(noise_dir):
         raise ValueError(f"{noise_dir}: no such folder of noise recordings")
     base = load_bundle(base_path)
@@ -247,11 +252,11 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
         nx, ny = neg.with_copies(input)
         x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
         clips_x, clips_y = np.concatenate([clips_x, neg.features(input)]), np.concatenate([clips_y, neg.words])
-    head = fit_head(x, y, c=c, input=input, threshold=threshold)
+    head = fit_head(x, y, c=c, input=input, threshold=threshold, gate=gate)
     m = {"train_accuracy": round(head_accuracy(head, clips_x, clips_y), 4), **(metrics or {})}
     counts = {w: int(np.sum(clips_y == w)) for w in head.classes}
     training = {"folder": str(folder), "negatives": str(negatives) if negatives else None, "per_word": counts,
-                "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input},
+                "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input, "gate": gate},
                 "copies": {"per_clip": copies, "per_negative": copies // 2 if negatives is not None else 0,
                            "noise": str(noise_dir) if noise_dir else None}}
     return write_head_bundle(out, name, base, head, training=training, metrics=m,

@@ -1,8 +1,9 @@
 """Keras model -> full-integer int8 TFLite -> a model bundle (model.tflite + manifest.json + ATTRIBUTION).
 
 Full-integer quantisation (int8 input, int8 weights and activations) calibrated on real stamps keeps the model small
-and fast on LiteRT; the output indices of "embedding" and "probs" are found by shape and stored in the manifest, since
-the converter does not keep Keras's output order.
+and fast on LiteRT; the output indices of "embedding" (what heads read: the net's embedding and its last blocks'
+pooled outputs) and "probs" are found by shape and stored in the manifest, since the converter does not keep Keras's
+output order.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class ExportSpec:
     attribution: str = DEFAULT_ATTRIBUTION
 
 
-def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300, seed: int = 0) -> bytes:
-    """Full-integer int8 TFLite (int8 input and outputs) calibrated on up to `max_samples` representative stamps."""
+def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300, seed: int = 0,
+                 head_features: bool = True) -> bytes:
+    """Full-integer int8 TFLite (int8 input and outputs) calibrated on up to `max_samples` representative stamps; the
+    embedding output widened with the last blocks' pooled outputs (trainer.nets.serving_model) unless told not to."""
     import tensorflow as tf
 
     rep = np.asarray(representative, np.float32)
@@ -57,9 +60,10 @@ def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300,
     if rep.shape[0] > max_samples:
         rep = rep[np.random.default_rng(seed).choice(rep.shape[0], max_samples, replace=False)]
     in_shape = (None, *rep.shape[1:])  # batch left open so LiteRT can resize it
+    from trainer.nets import serving_model
 
     with tempfile.TemporaryDirectory(prefix="wordstamp-export-") as tmp:
-        _save_serving(model, in_shape, tmp)
+        _save_serving(serving_model(model, rep) if head_features else model, in_shape, tmp)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
 
         def gen():
@@ -90,19 +94,20 @@ def _save_serving(model: Any, in_shape: tuple, folder: str) -> None:
     archive.write_out(folder, verbose=False)
 
 
-def output_indices(tflite: bytes, embedding_dim: int, n_classes: int) -> dict[str, int]:
-    """Which LiteRT output is which: by size, and when the sizes are equal by the output's tensor name."""
+def output_indices(tflite: bytes, n_classes: int) -> tuple[dict[str, int], int]:
+    """Which LiteRT output is which (by size, and when the sizes are equal by the output's tensor name), and the
+    embedding's size."""
     from ai_edge_litert.interpreter import Interpreter
 
     outs = Interpreter(model_content=tflite).get_output_details()
     if len(outs) != 2:
         raise ValueError(f"expected two outputs (embedding, probs), the model has {len(outs)}")
     sizes = [int(np.prod(o["shape"][1:])) for o in outs]
-    if embedding_dim != n_classes:
-        return {"embedding": sizes.index(embedding_dim), "probs": sizes.index(n_classes)}
-    names = [o["name"] for o in outs]
-    i_prob = next(i for i, n in enumerate(names) if "probs" in n)
-    return {"embedding": 1 - i_prob, "probs": i_prob}
+    if sizes[0] != sizes[1]:
+        i_prob = sizes.index(n_classes)
+    else:
+        i_prob = next(i for i, o in enumerate(outs) if "probs" in o["name"])
+    return {"embedding": 1 - i_prob, "probs": i_prob}, sizes[1 - i_prob]
 
 
 def tflite_predict(tflite: bytes, stamps: np.ndarray, index: int, batch: int = 256) -> np.ndarray:
@@ -131,9 +136,9 @@ def tflite_predict(tflite: bytes, stamps: np.ndarray, index: int, batch: int = 2
     return np.concatenate(res)
 
 
-def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec, embedding_dim: int) -> Bundle:
+def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec) -> Bundle:
     """Write model.tflite, manifest.json and ATTRIBUTION atomically; returns the validated bundle."""
-    outputs = output_indices(tflite, embedding_dim, len(spec.vocabulary))
+    outputs, embedding_dim = output_indices(tflite, len(spec.vocabulary))
     m = Manifest(
         name=spec.name, kind="cnn", vocabulary=list(spec.vocabulary), frontend=spec.frontend.to_dict(),
         threshold=float(spec.threshold), gate=spec.gate, input_shape=list(spec.frontend.stamp_shape),
@@ -146,8 +151,7 @@ def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec, em
 
 def export_model(model: Any, out: str | os.PathLike, spec: ExportSpec, representative: np.ndarray) -> Bundle:
     """Keras model -> int8 bundle at `out`."""
-    emb_dim = int(model.outputs[0].shape[-1])
-    return write_cnn_bundle(out, convert_int8(model, representative), spec, emb_dim)
+    return write_cnn_bundle(out, convert_int8(model, representative), spec)
 
 
 def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, description: str = "",
@@ -168,8 +172,7 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
     ys = np.concatenate([cal["val_labels"], cal["test_labels"]])
     metrics = dict(info.get("metrics", {}))
     if ys.size:
-        emb_dim = int(model.outputs[0].shape[-1])
-        idx = output_indices(tflite, emb_dim, len(info["words"]))
+        idx, _ = output_indices(tflite, len(info["words"]))
         f_acc = float(np.mean(model.predict(xs, batch_size=256, verbose=0)[1].argmax(1) == ys))
         q_acc = float(np.mean(tflite_predict(tflite, xs, idx["probs"]).argmax(1) == ys))
         split = "val+test" if cal["test_labels"].size else "val"
@@ -187,4 +190,4 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
                       frontend=FrontendConfig.from_dict(info["frontend"]),
                       segmenter=SegmenterConfig.from_dict(info["segmenter"]), training=training, metrics=metrics,
                       description=description, attribution=attribution)
-    return write_cnn_bundle(out, tflite, spec, int(model.outputs[0].shape[-1]))
+    return write_cnn_bundle(out, tflite, spec)
