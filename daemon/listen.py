@@ -16,7 +16,8 @@ def format_event(ev: Event) -> str:
     clock = ev.time_iso[11:23] if ev.time_iso else ""
     head = f"{clock}  {ev.source}  {ev.topic:<6} #{ev.seq:<5}"
     if isinstance(ev, WordEvent):
-        alts = " ".join(f"{a.label}:{a.score:.2f}" for a in ev.alternatives[1:])
+        # the other labels: the word need not be the top one (a gate may accept a close call over _unknown_)
+        alts = " ".join(f"{a.label}:{a.score:.2f}" for a in ev.alternatives if a.label != ev.word)
         return (f"{head} {ev.word:<10} {ev.confidence:.2f}  {ev.model.name}  {ev.start:7.2f}-{ev.end:.2f} s  "
                 f"{ev.latency_ms:.0f} ms" + (f"  ({alts})" if alts else ""))
     if isinstance(ev, RejectEvent):

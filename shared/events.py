@@ -128,7 +128,7 @@ class WordEvent(Event):
     model: ModelRef = field(default_factory=lambda: ModelRef("", ""))
     """The bundle whose decision won (the most confident of the models that accepted a word)."""
     alternatives: list[Alternative] = field(default_factory=list)
-    """The winning model's top-k labels with scores, best first (the first is `word`)."""
+    """The winning model's top-k labels with scores, best first (normally the first is `word`; a gate may accept the likeliest word over a special label that outscores it)."""
     start: float = 0.0
     """Where the word starts, seconds on the audio clock (samples since the stream started / 16000)."""
     end: float = 0.0

@@ -64,3 +64,17 @@ def test_parse_refuses_garbage_with_one_line():
         with pytest.raises(EventError) as err:
             parse_event(junk)
         assert "\n" not in str(err.value)
+
+
+def test_listener_line_lists_the_other_labels_even_when_the_word_is_not_first():
+    """A gate may accept a word a special label outscores: the readable line must still show that label, and not
+    repeat the word as its own alternative."""
+    from daemon.listen import format_event
+
+    ev = WordEvent(seq=4, source="demo", word="dog", confidence=0.37, model=ModelRef("animals", "0123456789abcdef"),
+                   alternatives=[Alternative("_unknown_", 0.62), Alternative("dog", 0.37), Alternative("bird", 0.01)],
+                   start=4.98, end=5.41, latency_ms=136.0)
+    line = format_event(ev)
+    assert " dog " in line and "(_unknown_:0.62 bird:0.01)" in line and "dog:0.37" not in line
+    first = dataclasses.replace(ev, word="cat", alternatives=[Alternative("cat", 0.9), Alternative("dog", 0.1)])
+    assert format_event(first).endswith("(dog:0.10)")
