@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     pv, nv = np.isin(pool.speakers, val_spk), np.isin(neg.speakers, val_spk)
     enrol, val = pool.take(np.flatnonzero(~pv)), pool.take(np.flatnonzero(pv))
     print(f"{base.path}: C={a.c}, gate {a.gate}, {a.shots} clips a word; validation: {pv.sum()} clips of "
-          f"{len(set(val.speakers))} speakers, {nv.sum()} negatives; test {len(test.words)} clips, oov {len(oov.words)}")
+          f"{len(set(val.speakers))} speakers, {nv.sum()} negatives; test {len(test.words)} clips, "
+          f"oov {len(oov.words)}")
 
     def fit(p: Embedded, idx: np.ndarray, n_mask: np.ndarray):
-        return fit_head(np.concatenate([p.emb[idx], neg.emb[n_mask]]), np.concatenate([p.words[idx], neg.words[n_mask]]),
-                        c=a.c, gate=a.gate)
+        x = np.concatenate([p.emb[idx], neg.emb[n_mask]])
+        return fit_head(x, np.concatenate([p.words[idx], neg.words[n_mask]]), c=a.c, gate=a.gate)
 
     rng = np.random.default_rng(0)
     heads = [fit(enrol, _draw(enrol, rng, a.shots), ~nv) for _ in range(a.draws)]

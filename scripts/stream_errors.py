@@ -5,9 +5,10 @@
 
 Builds the same kind of streams as `make bench` (held-out TTS voices, 0.3-1.5 s pauses, held-out noise tails at the
 SNR; `make bench` must have run once for its TTS cache), replays them with reject events on, and sorts every word said
-into: right (and whether another model also published a word for it); rejected with the right top word (the threshold cost it); rejected as _unknown_/_silence_; rejected with a
-wrong top word; a wrong word accepted; or no segment at all (the segmenter missed it). The split says whether the
-segmenter, the threshold or the model loses the words.
+into: right (and whether another model also published a word for it); rejected with the right top word (the
+threshold cost it); rejected as _unknown_/_silence_; rejected with a wrong top word; a wrong word accepted; or no
+segment at all (the segmenter missed it). The split says whether the segmenter, the threshold or the model loses the
+words.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, s in enumerate(streams):
             wav = Path(tmp) / f"s{k}.wav"
             write_wav_atomic(wav, st.noisy(s, noises, a.snr, rng), SAMPLE_RATE)
-            events = [e for e in replay_events(wav, models, reject=True, thresholds=thresholds) if e.topic in ("word", "reject")]
+            events = [e for e in replay_events(wav, models, reject=True, thresholds=thresholds)
+                      if e.topic in ("word", "reject")]
             for word, (t0, t1) in zip(s.words, s.spans):
                 near = [e for e in events if e.start < t1 and e.end > t0]
                 accepted = [e.word for e in near if e.topic == "word"]

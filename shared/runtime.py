@@ -80,7 +80,8 @@ HEAD_GATES = ("score", "margin")
 
 
 class SvmHead:
-    """head.json: a linear SVM (one-vs-rest) on the base CNN's embedding, with scaling and a reject threshold.
+    """head.json: a linear SVM (one-vs-rest) on the base CNN's head features (its embedding output), with scaling and
+    a reject threshold.
 
     score_k = coef_k . ((e - mean) / scale) + intercept_k; confidence = softmax(temperature * scores). What the
     threshold is compared with is the head's `gate`: "score" (what a head.json without the key means) = the top
@@ -247,8 +248,9 @@ class Recognizer:
                     raise BundleError(f"{b.path}: its base model exposes no embedding output")
                 s = head.scores(feats)
                 idx, score = head.gated(s)
-                out.append(decide(b.name, b.hash, head.classes, _softmax(head.temperature * s), self.thresholds[b.name],
-                                  top_k, score=float(score[0]), choice=int(idx[0])))
+                p = _softmax(head.temperature * s)
+                out.append(decide(b.name, b.hash, head.classes, p, self.thresholds[b.name], top_k,
+                                  score=float(score[0]), choice=int(idx[0])))
         return out
 
 

@@ -46,7 +46,8 @@ def test_head_features_leave_the_classifier_unchanged(rng):
     from trainer.nets import NetConfig, build_net
 
     keras.utils.set_random_seed(1)
-    net = build_net((98, 40), len(TINY_VOCABULARY), NetConfig(width=TINY_WIDTH, blocks=2, embedding_dim=TINY_EMBEDDING_DIM))
+    net = build_net((98, 40), len(TINY_VOCABULARY),
+                    NetConfig(width=TINY_WIDTH, blocks=2, embedding_dim=TINY_EMBEDDING_DIM))
     rep = rng.normal(-3, 2, size=(32, 98, 40)).astype(np.float32)
     wide, plain = convert_int8(net, rep), convert_int8(net, rep, head_features=False)
     (iw, dim_w), (ip, dim_p) = output_indices(wide, len(TINY_VOCABULARY)), output_indices(plain, len(TINY_VOCABULARY))
