@@ -18,14 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
-from trainer.enroll import Embedded, embed_folder, fit_head, head_words
+from trainer.enroll import Embedded, draw_shots, embed_folder, fit_head, head_words
 
 THRESHOLDS = np.round(np.arange(-1.5, 0.51, 0.1), 2)
-
-
-def _draw(pool: Embedded, rng: np.random.Generator, shots: int) -> np.ndarray:
-    return np.concatenate([rng.choice(np.flatnonzero(pool.words == w), size=min(shots, int(np.sum(pool.words == w))),
-                                      replace=False) for w in sorted(set(pool.words.tolist()))])
 
 
 def _kept(words: np.ndarray) -> np.ndarray:
@@ -62,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return fit_head(x, np.concatenate([p.words[idx], neg.words[n_mask]]), c=a.c, gate=a.gate)
 
     rng = np.random.default_rng(0)
-    heads = [fit(enrol, _draw(enrol, rng, a.shots), ~nv) for _ in range(a.draws)]
+    heads = [fit(enrol, draw_shots(enrol.words, rng, a.shots), ~nv) for _ in range(a.draws)]
     print(f"{'threshold':>9}  {'validation kept':>15}  {'negatives accepted':>18}  {'kept - accepted':>15}")
     gain = []
     for t in THRESHOLDS:
@@ -72,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t:9.2f}  {kept:15.1%}  {fa:18.1%}  {kept - fa:15.3f}")
     t = float(THRESHOLDS[int(np.argmax(gain))])
     rng = np.random.default_rng(0)
-    heads = [fit(pool, _draw(pool, rng, a.shots), np.ones(len(neg.words), bool)) for _ in range(a.draws)]
+    heads = [fit(pool, draw_shots(pool.words, rng, a.shots), np.ones(len(neg.words), bool)) for _ in range(a.draws)]
     full = fit(pool, np.arange(len(pool.words)), np.ones(len(neg.words), bool))
     want = _kept(test.words)
     for name, hs in ((f"{a.shots} clips a word", heads), ("full pool", [full])):

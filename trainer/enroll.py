@@ -197,6 +197,12 @@ def head_accuracy(head: HeadParams, x: np.ndarray, words: np.ndarray) -> float:
     return float(np.mean(head_words(head, x) == want))
 
 
+def draw_shots(words: np.ndarray, rng: np.random.Generator, shots: int) -> np.ndarray:
+    """Indices of `shots` random clips of each word (all of a word's clips when it has fewer), words in sorted order."""
+    return np.concatenate([rng.choice(np.flatnonzero(words == w), size=min(shots, int(np.sum(words == w))),
+                                      replace=False) for w in sorted(set(words.tolist()))])
+
+
 def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), repeats: int = 5, seed: int = 0,
                 inputs=("embedding", "probs"), negatives: Embedded | None = None) -> dict:
     """Accuracy on held-out speakers vs enrolment shots a word (mean over `repeats` random draws), per input kind."""
@@ -209,8 +215,7 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
         for k in shots:
             accs = []
             for _ in range(repeats):
-                idx = np.concatenate([rng.choice(np.flatnonzero(pool.words == w), size=min(k, int(np.sum(pool.words == w))),
-                                                 replace=False) for w in sorted(set(pool.words.tolist()))])
+                idx = draw_shots(pool.words, rng, k)
                 x, y = pool.take(idx).with_copies(kind)  # the drawn clips and their perturbed copies, if any
                 if negatives is not None:
                     nx, ny = negatives.with_copies(kind)
