@@ -7,8 +7,9 @@ Each draw takes `shots` random clips a word from the recipe's animals enrolment 
 each and all of its negatives (_unknown_/_silence_) with half as many copies (as `wordstamp enroll` does), fits on
 standardised embeddings and scores the held-out speakers (animals-test: a clip counts when the right word is
 accepted; reject classes count as rejections) and the out-of-vocabulary words of `oov` (tree, wow, sheila, marvin,
-noise: any accepted word is a false accept). Mean of 5 draws. The shipped head is the linear SVM (`wordstamp
-enroll` up to round 6, which since gates on its margin: scripts/head_margin.py); the others are candidates measured, not shipped (models/README.md).
+noise: any accepted word is a false accept). Mean of 5 draws. The linear SVM row is the head `wordstamp enroll`
+fitted until round 6 (since then C = 0.003 and the margin gate: scripts/head_margin.py); the others are candidates
+measured, not shipped (models/README.md).
 """
 
 from __future__ import annotations
