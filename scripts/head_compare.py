@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import SPECIAL_LABELS, load_bundle
-from trainer.enroll import draw_shots, embed_folder
+from shared.bundle import load_bundle
+from trainer.enroll import accepted_words, draw_shots, embed_folder
 
 
 def candidates() -> dict:
@@ -33,10 +33,6 @@ def candidates() -> dict:
             "logistic regression C=0.01": lambda: LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000),
             "logistic regression C=0.03": lambda: LogisticRegression(C=0.03, class_weight="balanced", max_iter=3000),
             "nearest class mean": lambda: NearestCentroid()}
-
-
-def accepted(labels: np.ndarray) -> np.ndarray:
-    return np.array([None if w in SPECIAL_LABELS else w for w in labels], dtype=object)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     test, oov = (embed_folder(base, a.work / f) for f in ("animals-test", "oov"))
     vocab = sorted(set(pool.words.tolist()))
     x_oov = oov.emb[~np.isin(oov.words, vocab)]
-    want = accepted(test.words)
+    want = accepted_words(test.words)
     print(f"held-out clips {len(test.words)}, out-of-vocabulary {len(x_oov)}, negatives {len(neg.words)}")
     print(f"{'classifier':<30}" + "".join(f"{f'{k} shots acc / fa':>22}" for k in (1, 3, 5, 10)))
     for name, make in candidates().items():
@@ -71,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                 x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
                 mean, scale = x.mean(0), x.std(0) + 1e-6
                 clf = make().fit((x - mean) / scale, y)
-                acc.append(np.mean(accepted(clf.predict((test.emb - mean) / scale)) == want))
-                fa.append(np.mean(accepted(clf.predict((x_oov - mean) / scale)) != None))  # noqa: E711 (object array)
+                acc.append(np.mean(accepted_words(clf.predict((test.emb - mean) / scale)) == want))
+                fa.append(np.mean(accepted_words(clf.predict((x_oov - mean) / scale)) != None))  # noqa: E711 (object array)
             row.append(f"{100 * np.mean(acc):5.1f} % / {100 * np.mean(fa):4.1f} %")
         print(f"{name:<30}" + "".join(f"{r:>22}" for r in row), flush=True)
     return 0

@@ -18,13 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
-from trainer.enroll import Embedded, draw_shots, embed_folder, fit_head, head_words
+from trainer.enroll import Embedded, accepted_words, draw_shots, embed_folder, fit_head, head_words
 
 THRESHOLDS = np.round(np.arange(-1.5, 0.51, 0.1), 2)
-
-
-def _kept(words: np.ndarray) -> np.ndarray:
-    return np.array([None if w in SPECIAL_LABELS else w for w in words], dtype=object)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'threshold':>9}  {'validation kept':>15}  {'negatives accepted':>18}  {'kept - accepted':>15}")
     gain = []
     for t in THRESHOLDS:
-        kept = np.mean([np.mean(head_words(h, val.emb, t) == _kept(val.words)) for h in heads])
+        kept = np.mean([np.mean(head_words(h, val.emb, t) == accepted_words(val.words)) for h in heads])
         fa = np.mean([np.mean(head_words(h, neg.emb[nv], t) != None) for h in heads])  # noqa: E711 (object array)
         gain.append(kept - fa)
         print(f"{t:9.2f}  {kept:15.1%}  {fa:18.1%}  {kept - fa:15.3f}")
@@ -69,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     heads = [fit(pool, draw_shots(pool.words, rng, a.shots), np.ones(len(neg.words), bool)) for _ in range(a.draws)]
     full = fit(pool, np.arange(len(pool.words)), np.ones(len(neg.words), bool))
-    want = _kept(test.words)
+    want = accepted_words(test.words)
     for name, hs in ((f"{a.shots} clips a word", heads), ("full pool", [full])):
         acc = np.mean([np.mean(head_words(h, test.emb, t) == want) for h in hs])
         fa = np.mean([np.mean(head_words(h, oov.emb, t) != None) for h in hs])  # noqa: E711

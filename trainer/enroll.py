@@ -189,12 +189,16 @@ def head_words(head: HeadParams, x: np.ndarray, threshold: float | None = None) 
     return np.array([head.classes[i] if i >= 0 and v >= t else None for i, v in zip(idx, score)], dtype=object)
 
 
-def head_accuracy(head: HeadParams, x: np.ndarray, words: np.ndarray) -> float:
-    """Accuracy with rejection: a special label or a score below threshold is 'rejected'; OOV clips must be rejected."""
+def accepted_words(labels: np.ndarray) -> np.ndarray:
+    """Labels as a head's answers compare with them: a special label (_unknown_/_silence_) becomes None, rejected."""
     from shared.bundle import SPECIAL_LABELS
 
-    want = np.array([w if w not in SPECIAL_LABELS else None for w in words], dtype=object)
-    return float(np.mean(head_words(head, x) == want))
+    return np.array([None if w in SPECIAL_LABELS else w for w in labels], dtype=object)
+
+
+def head_accuracy(head: HeadParams, x: np.ndarray, words: np.ndarray) -> float:
+    """Accuracy with rejection: a special label or a score below threshold is 'rejected'; OOV clips must be rejected."""
+    return float(np.mean(head_words(head, x) == accepted_words(words)))
 
 
 def draw_shots(words: np.ndarray, rng: np.random.Generator, shots: int) -> np.ndarray:
