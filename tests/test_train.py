@@ -240,3 +240,26 @@ def test_speech_referenced_snr_ignores_the_silence_around_a_word():
 
     assert abs(noise_rms(short, "speech") / noise_rms(long, "speech") - 1) < 0.05
     assert noise_rms(long, "clip") < 0.5 * noise_rms(long, "speech")
+
+
+def test_weight_average_follows_the_weights_with_a_warm_up():
+    """ema > 0: the callback's average starts at the first batch's weights and moves towards later ones by
+    1 - min(momentum, (1+n)/(10+n)) a batch, for every weight including batch-norm statistics."""
+    import keras
+
+    from trainer.train import _weight_average
+
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()])
+    avg = _weight_average(net, 0.9)
+    first = [np.full_like(w, 1.0) for w in net.get_weights()]
+    net.set_weights(first)
+    avg.on_train_batch_end(0)
+    net.set_weights([np.full_like(w, 3.0) for w in first])
+    avg.on_train_batch_end(1)
+    m = 3 / 12  # the warm-up's momentum at the second batch, below 0.9
+    assert len(avg.weights()) == len(first) == 6
+    for w in avg.weights():
+        assert np.allclose(w, m * 1.0 + (1 - m) * 3.0)
+    for _ in range(200):
+        avg.on_train_batch_end(2)
+    assert all(np.allclose(w, 3.0, atol=1e-6) for w in avg.weights())
