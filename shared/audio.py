@@ -93,6 +93,30 @@ def read_audio(path: str | os.PathLike, *, rate: int = SAMPLE_RATE, normalize: b
     return normalise(x) if normalize else x
 
 
+QUIET_PEAK_DB = -40.0  # a clip whose loudest sample is under this: its quiet frames fall under the segmenter's floor
+CLIPPED_FRACTION = 0.001  # this share of samples at full scale or more: driven past full scale
+PADDING_S = 0.05  # this much exact digital silence at either end: zero-padded
+
+
+def level_issues(x: np.ndarray, rate: int = SAMPLE_RATE) -> list[str]:
+    """What about a clip's level and edges costs accuracy ("quiet", "clipped", "zero-padded"; models/README.md,
+    `scripts.robustness`), so that `evaluate` can say which of a user's files are unlike a microphone's."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.size == 0:
+        return []
+    a = np.abs(x)
+    out = []
+    if 20 * np.log10(float(a.max()) + 1e-12) < QUIET_PEAK_DB:
+        out.append("quiet")
+    if float(np.mean(a >= 0.99)) >= CLIPPED_FRACTION:
+        out.append("clipped")
+    live = np.flatnonzero(a > 1e-7)
+    edge = min(int(PADDING_S * rate), x.size)
+    if live.size == 0 or live[0] >= edge or x.size - 1 - live[-1] >= edge:
+        out.append("zero-padded")
+    return out
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -43,3 +43,16 @@ def test_atomic_writes_never_clobber_and_get_normal_permissions(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.wav", "x.bin"]  # no temporary left behind
     finally:
         os.umask(old)
+
+
+def test_level_issues_name_what_costs_accuracy():
+    from shared.audio import level_issues
+
+    rng = np.random.default_rng(0)
+    x = (0.3 * np.sin(np.arange(8000) / 5) + 0.001 * rng.standard_normal(8000)).astype(np.float32)
+    assert level_issues(x) == []
+    assert level_issues(x * 0.01) == ["quiet"]  # peak -50 dBFS
+    assert level_issues(np.clip(x * 10, -1, 1)) == ["clipped"]
+    assert level_issues(np.concatenate([x, np.zeros(800, np.float32)])) == ["zero-padded"]  # 50 ms at the end
+    assert level_issues(np.concatenate([x, np.zeros(700, np.float32)])) == []
+    assert level_issues(np.zeros(100, np.float32)) == ["quiet", "zero-padded"]

@@ -70,3 +70,27 @@ def test_cli_bad_input_is_one_line(tiny_bundle, tmp_path):
     assert r.exit_code == 1 and "nope" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(wordstamp.app, ["evaluate", str(tmp_path), str(tmp_path)])
     assert r.exit_code == 1 and "manifest.json" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_files_unlike_a_microphones_are_named(tiny_bundle, tmp_path, rng):
+    """Quiet, clipped and zero-padded clips are listed by kind (JSON) and noted in one line each (text); a clip with
+    a noise floor at a normal level is not listed."""
+    import wordstamp
+
+    def word():
+        return tone_word(rng) + 0.003 * rng.standard_normal(6400).astype(np.float32)
+
+    versions = {"normal": word(), "quiet": 0.003 * word(), "clipped": np.clip(6 * word(), -1, 1),
+                "zero-padded": np.concatenate([np.zeros(1600, np.float32), word()])}
+    (tmp_path / "c" / "one").mkdir(parents=True)
+    for name, x in versions.items():
+        sf.write(tmp_path / "c" / "one" / f"{name}_one_0.wav", x, 16000, subtype="FLOAT")
+    rep = evaluate_folder(tiny_bundle, tmp_path / "c")
+    assert {k: [f.split("/")[-1] for f in v] for k, v in rep.level_notes.items()} == {
+        "quiet": ["quiet_one_0.wav"], "clipped": ["clipped_one_0.wav"], "zero-padded": ["zero-padded_one_0.wav"]}
+    wordstamp._register()
+    res = CliRunner().invoke(wordstamp.app, ["evaluate", str(tiny_bundle), str(tmp_path / "c")])
+    notes = [line for line in res.output.splitlines() if "note:" in line]
+    assert res.exit_code == 0 and len(notes) == 3 and any("zero-padded_one_0.wav" in n for n in notes)
+    res = CliRunner().invoke(wordstamp.app, ["evaluate", str(tiny_bundle), str(tmp_path / "c"), "--json"])
+    assert json.loads(res.stdout.strip().splitlines()[-1])["level_notes"]["quiet"][0].endswith("quiet_one_0.wav")

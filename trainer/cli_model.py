@@ -14,6 +14,8 @@ from typing import List, Optional
 import typer
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, OSError, KeyError)
+LEVEL_NOTES = {"quiet": "peak under -40 dBFS", "clipped": "driven to full scale",
+               "zero-padded": "start or end with 50 ms or more of digital silence"}
 
 
 def _fail(exc: BaseException) -> None:
@@ -122,6 +124,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {w:>12} false accepts {po['false_accepts']}/{po['n']}")
         for line in rep.unreadable:
             typer.echo(f"  skipped {line}", err=True)
+        for issue, files in sorted(rep.level_notes.items()):
+            typer.echo(f"  note: {len(files)} clip{'s' * (len(files) > 1)} {LEVEL_NOTES[issue]}, e.g. {files[0]} "
+                       "(such files cost accuracy: models/README.md, Files as users make them)", err=True)
 
     @app.command()
     def predict(bundle: Path = typer.Argument(..., help="bundle folder"),

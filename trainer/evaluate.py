@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.audio import AudioError, read_audio
+from shared.audio import AudioError, level_issues, read_audio
 from shared.bundle import load_bundle
 from shared.features import Frontend
 from shared.segment import clip_stamp
@@ -38,6 +38,7 @@ class EvalReport:
     oov_per_folder: dict[str, dict] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)  # misrecognised clips: file, expected, got, confidence
     unreadable: list[str] = field(default_factory=list)
+    level_notes: dict[str, list[str]] = field(default_factory=dict)  # "quiet"/"clipped"/"zero-padded" -> files
 
     @property
     def accuracy(self) -> float:
@@ -75,6 +76,8 @@ def evaluate_folder(bundle: str | Path, folder: str | Path, models_root: str | P
         except AudioError as exc:
             rep.unreadable.append(str(exc))
             continue
+        for issue in level_issues(x):
+            rep.level_notes.setdefault(issue, []).append(str(path))
         d = rec.classify(clip_stamp(x, fe, seg))[0]
         got = d.word if d.word is not None else REJECTED
         if word in vocab:
