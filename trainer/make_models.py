@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--copies", type=int, default=2, help="augmented copies of each clip an epoch")
     ap.add_argument("--pool-copies", type=int, default=6, help="... drawn from this many precomputed ones")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-seed", type=int, default=None,
+                    help="the training run's seed alone (default --seed): another draw of the same data")
     ap.add_argument("--width", type=int, default=64, help="channels of the DS-CNN blocks")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
     lap("digits data")
-    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, seed=a.seed,
+    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies,
+                      seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux,
                       **({} if a.ema is None else {"ema": a.ema}),
