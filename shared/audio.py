@@ -96,6 +96,9 @@ def read_audio(path: str | os.PathLike, *, rate: int = SAMPLE_RATE, normalize: b
 QUIET_PEAK_DB = -40.0  # a clip whose loudest sample is under this: its quiet frames fall under the segmenter's floor
 CLIPPED_FRACTION = 0.001  # this share of samples at full scale or more: driven past full scale
 PADDING_S = 0.05  # this much exact digital silence at either end: zero-padded
+LEVEL_ISSUES = {"quiet": f"peak under {QUIET_PEAK_DB:g} dBFS",
+                "clipped": f"driven to full scale ({CLIPPED_FRACTION:.1%} of samples or more)",
+                "zero-padded": f"start or end with {PADDING_S * 1000:g} ms or more of digital silence"}
 
 
 def level_issues(x: np.ndarray, rate: int = SAMPLE_RATE) -> list[str]:

@@ -14,8 +14,6 @@ from typing import List, Optional
 import typer
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, OSError, KeyError)
-LEVEL_NOTES = {"quiet": "peak under -40 dBFS", "clipped": "driven to full scale",
-               "zero-padded": "start or end with 50 ms or more of digital silence"}
 
 
 def _fail(exc: BaseException) -> None:
@@ -107,6 +105,7 @@ def register(app: typer.Typer) -> None:
             return
         if bundle is None or folder is None:
             _fail(ValueError("give BUNDLE and DIR, or --cross-speaker PREFIX"))
+        from shared.audio import LEVEL_ISSUES
         from trainer.evaluate import confusion_png, evaluate_folder
 
         rep = _run(lambda: evaluate_folder(bundle, folder, threshold=threshold))
@@ -125,7 +124,7 @@ def register(app: typer.Typer) -> None:
         for line in rep.unreadable:
             typer.echo(f"  skipped {line}", err=True)
         for issue, files in sorted(rep.level_notes.items()):
-            typer.echo(f"  note: {len(files)} clip{'s' * (len(files) > 1)} {LEVEL_NOTES[issue]}, e.g. {files[0]} "
+            typer.echo(f"  note: {len(files)} clip{'s' * (len(files) > 1)} {LEVEL_ISSUES[issue]}, e.g. {files[0]} "
                        "(such files cost accuracy: models/README.md, Files as users make them)", err=True)
 
     @app.command()

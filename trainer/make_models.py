@@ -49,10 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="train every _unknown_ word as its own class (folded back for serving) or one class")
     ap.add_argument("--fine-aux", type=float, default=0.5, metavar="WEIGHT",
                     help="> 0: train the served classes directly, the fine ones as a side softmax of this loss weight")
-    ap.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
-                    help="serve a moving average of the weights (0 = the last weights; default TrainConfig's)")
-    ap.add_argument("--weight-decay", type=float, default=None, help="AdamW's weight decay (0 = Adam; default "
-                    "TrainConfig's)")
+    ap.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                    help="serve a moving average of the weights (0: the last weights, as shipped)")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's weight decay (0: Adam, as shipped)")
     ap.add_argument("--enroll-copies", type=int, default=0,
                     help="perturbed copies of each animals clip in enrolment (of each negative: half as many)")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
@@ -91,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies,
                       seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
-                      fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux,
-                      **({} if a.ema is None else {"ema": a.ema}),
-                      **({} if a.weight_decay is None else {"weight_decay": a.weight_decay}),
+                      fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
                       net=NetConfig(arch="dscnn", width=a.width),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
     run = a.runs / "digits"

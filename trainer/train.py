@@ -283,17 +283,13 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     steps = int(np.ceil(per_epoch / cfg.batch)) * cfg.epochs
     sched = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps, alpha=0.05)
     ce = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-
-    def optimizer():
-        if cfg.weight_decay > 0:
-            return keras.optimizers.AdamW(sched, weight_decay=cfg.weight_decay)
-        return keras.optimizers.Adam(sched)
-
+    opt = (keras.optimizers.AdamW(sched, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
+           else keras.optimizers.Adam(sched))
     if aux:  # metrics name the served output first, so the history's "accuracy" is the served one
-        model.compile(optimizer=optimizer(), loss=[None, ce, ce],
+        model.compile(optimizer=opt, loss=[None, ce, ce],
                       loss_weights=[1.0, 1.0, cfg.fine_aux_weight], metrics=[None, ["accuracy"], None])
     else:
-        model.compile(optimizer=optimizer(), loss=[None, ce], metrics=[None, ["accuracy"]])
+        model.compile(optimizer=opt, loss=[None, ce], metrics=[None, ["accuracy"]])
     average = _weight_average(serve, cfg.ema) if cfg.ema > 0 else None
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     best, best_w, wait = -1.0, None, 0
