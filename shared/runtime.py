@@ -119,11 +119,17 @@ class SvmHead:
         self.special = special_mask(self.classes)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        z = (np.asarray(features, np.float32) - self.mean) / self.scale
-        return z @ self.coef.T + self.intercept
+        return head_scores(np.asarray(features, np.float32), self.mean, self.scale, self.coef, self.intercept)
 
     def gated(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return head_gated(scores, self.special, self.gate)
+
+
+def head_scores(features: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
+                intercept: np.ndarray) -> np.ndarray:
+    """A linear head's raw scores: each class's hyperplane on the standardised features (the trainer scores the
+    heads it fits with this too, before they are written)."""
+    return ((features - mean) / scale) @ coef.T + intercept
 
 
 def head_gated(scores: np.ndarray, special: np.ndarray, gate: str) -> tuple[np.ndarray, np.ndarray]:

@@ -181,9 +181,9 @@ def fit_head(x: np.ndarray, words: np.ndarray, *, c: float = 0.003, input: str =
 def head_words(head: HeadParams, x: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """The word each row of features is accepted as (None: rejected), as the runtime decides."""
     from shared.bundle import special_mask
-    from shared.runtime import head_gated
+    from shared.runtime import head_gated, head_scores
 
-    s = ((x - head.mean) / head.scale) @ head.coef.T + head.intercept
+    s = head_scores(x, head.mean, head.scale, head.coef, head.intercept)
     idx, score = head_gated(s, special_mask(head.classes), head.gate)
     t = head.threshold if threshold is None else threshold
     return np.array([head.classes[i] if i >= 0 and v >= t else None for i, v in zip(idx, score)], dtype=object)
