@@ -263,3 +263,44 @@ def test_weight_average_follows_the_weights_with_a_warm_up():
     for _ in range(200):
         avg.on_train_batch_end(2)
     assert all(np.allclose(w, 3.0, atol=1e-6) for w in avg.weights())
+
+
+def test_towers_train_apart_and_serve_their_mean(tmp_path):
+    """NetConfig.towers = 2: each tower learns from its own loss (the train model has a served and a fine softmax per
+    tower), the served probabilities are the towers' mean, and the exported int8 model carries both towers' head
+    features."""
+    import keras
+
+    from trainer.dataset import build_dataset, load_dataset
+    from trainer.export import convert_int8, output_indices
+    from trainer.nets import NetConfig, build_aux, serving_model, tower_count
+    from trainer.train import TrainConfig, _train_core, pool_datasets
+
+    import shutil
+
+    root = tmp_path / "c"
+    make_clips(root / "tones", speakers=4, takes=6)
+    make_clips(tmp_path / "u", speakers=4, takes=6, seed=1, words={"buzz": (1800.0, 0.3)})
+    (root / "tones" / "_unknown_").mkdir()
+    for f in sorted((tmp_path / "u").glob("*/*.wav")):
+        shutil.move(f, root / "tones" / "_unknown_" / f.name)
+    build_dataset(root, "tones")
+    data = pool_datasets([load_dataset(root / "tones.npz")])
+    net = NetConfig(arch="dscnn", width=8, blocks=2, embedding_dim=6, towers=2)
+    train_m, serve_m = build_aux((98, 40), len(data.words), len(data.words) + 1, net)
+    assert tower_count(serve_m) == 2 and len(train_m.outputs) == 5  # embedding, 2 served softmaxes, 2 fine ones
+    x = data.stamps[:5]
+    emb, probs = serve_m.predict(x, verbose=0)
+    each = [keras.Model(serve_m.inputs, serve_m.get_layer(f"probs_t{i}").output).predict(x, verbose=0)
+            for i in range(2)]
+    assert emb.shape == (5, 12) and np.allclose(probs, (each[0] + each[1]) / 2, atol=1e-6)
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # two draws, not one net twice
+    cfg = TrainConfig(epochs=2, copies=1, pool_copies=1, workers=1, batch=16, patience=5, noise_dir=None,
+                      val_fraction=0.34, net=net, fine_min_clips=4, fine_aux_weight=0.5)
+    model, history, tr_idx, *_ = _train_core(data, np.flatnonzero(data.split == "train"), cfg,
+                                              np.random.default_rng(0), lambda m: None, 0.0)
+    assert len(history["val_accuracy"]) == 2 and tower_count(model) == 2
+    rep = data.stamps[tr_idx[:16]]
+    assert serving_model(model, rep).outputs[0].shape[-1] == 2 * (6 + 2 * 8)  # per tower: embedding + two pools
+    _, dim = output_indices(convert_int8(model, rep), len(data.words))
+    assert dim == 2 * (6 + 2 * 8)

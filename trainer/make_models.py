@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-seed", type=int, default=None,
                     help="the training run's seed alone (default --seed): another draw of the same data")
     ap.add_argument("--width", type=int, default=64, help="channels of the DS-CNN blocks")
+    ap.add_argument("--towers", type=int, default=1, help="independent DS-CNNs in the model, probabilities averaged")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--espeak-voices", type=int, default=200, help="espeak-ng voice+variant speakers of the digits")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
-                      net=NetConfig(arch="dscnn", width=a.width),
+                      net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
     run = a.runs / "digits"
     train([npz], run, cfg)

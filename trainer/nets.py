@@ -24,6 +24,10 @@ class NetConfig:
     embedding_dim: int = 64
     dropout: float = 0.2
     bn_momentum: float = 0.9  # Keras's 0.99 lags for hundreds of steps, too many for small datasets
+    # > 1 (DS-CNN): that many independent towers side by side on the same stamp, each with its own loss while
+    # training; the served probabilities are their mean and the embedding their embeddings joined (an ensemble in
+    # one model: one draw's luck averaged out)
+    towers: int = 1
 
 
 def build_net(input_shape: tuple[int, int], n_classes: int, cfg: NetConfig | None = None):
@@ -57,16 +61,32 @@ def build_aux(input_shape: tuple[int, int], n_classes: int, n_fine: int, cfg: Ne
     """(train model, serve model): the served softmax over the vocabulary plus a training-only fine softmax.
 
     Both read the same embedding; the fine one (every "unknown" word its own class) keeps the embedding describing
-    words in general for SVM heads, while the served one spends the loss on the vocabulary itself.
+    words in general for SVM heads, while the served one spends the loss on the vocabulary itself. With towers, the
+    train model's outputs are [embedding, each tower's probs..., each tower's fine probs...]: every tower learns
+    from its own loss, as if trained alone.
     """
     import keras
     from keras import layers
 
+    cfg = cfg or NetConfig()
     serve = build_net(input_shape, n_classes, cfg)
-    emb, probs = serve.outputs
-    drop = (cfg or NetConfig()).dropout
-    fine = layers.Dense(n_fine, activation="softmax", name="probs_fine")(layers.Dropout(drop)(emb))
-    return keras.Model(serve.inputs, [emb, probs, fine], name=f"{serve.name}_aux"), serve
+    n = tower_count(serve)
+    embs = [serve.get_layer(f"embedding{_suffix(i, n)}").output for i in range(n)]
+    probs = [serve.get_layer(f"probs{_suffix(i, n)}").output for i in range(n)]
+    fine = [layers.Dense(n_fine, activation="softmax", name=f"probs_fine{_suffix(i, n)}")(layers.Dropout(cfg.dropout)(e))
+            for i, e in enumerate(embs)]
+    return keras.Model(serve.inputs, [serve.outputs[0], *probs, *fine], name=f"{serve.name}_aux"), serve
+
+
+def tower_count(model: Any) -> int:
+    """How many towers a net built here has (1 for a plain net)."""
+    names = {layer.name for layer in model.layers}
+    return sum(1 for i in range(64) if f"probs_t{i}" in names) or 1
+
+
+def _suffix(i: int, towers: int) -> str:
+    """Layer-name suffix of tower i: none for a single net, so its names stay as before towers existed."""
+    return f"_t{i}" if towers > 1 else ""
 
 
 def serving_model(model: Any, representative: Any) -> Any:
@@ -85,9 +105,18 @@ def serving_model(model: Any, representative: Any) -> Any:
     if not any(isinstance(layer, layers.GlobalAveragePooling2D) for layer in model.layers):
         return model
     emb, probs = model.outputs[:2]
-    relus = [layer for layer in model.layers if isinstance(layer, layers.ReLU)]
-    taps = relus[2::2][-2:]  # after the stem's ReLU, each block ends with the pointwise conv's ReLU
-    parts = [emb] + [layers.GlobalAveragePooling2D(name=f"head_pool_{i}")(t.output) for i, t in enumerate(taps)]
+    n = tower_count(model)
+    if n == 1:
+        relus = [layer for layer in model.layers if isinstance(layer, layers.ReLU)]
+        towers = [(emb, relus[2::2][-2:])]  # after the stem's ReLU, each block ends with the pointwise conv's ReLU
+    else:
+        blocks = sum(1 for layer in model.layers if layer.name.startswith("block") and layer.name.endswith("_t0"))
+        towers = [(model.get_layer(f"embedding_t{i}").output,
+                   [model.get_layer(f"block{b}_t{i}") for b in range(blocks - 2, blocks)]) for i in range(n)]
+    parts = []
+    for t, (e, taps) in enumerate(towers):
+        parts += [e] + [layers.GlobalAveragePooling2D(name=f"head_pool{_suffix(t, n)}_{i}")(tap.output)
+                        for i, tap in enumerate(taps)]
     values = keras.Model(model.inputs, parts).predict(np.asarray(representative, np.float32), verbose=0)
     # scaled one part at a time: int8 concatenation gives its inputs the output's scale, and the embedding and the
     # last pool also feed the classifier, whose int8 accuracy must not change
@@ -118,25 +147,46 @@ def _baseline(input_shape, n_classes, cfg):
 
 
 def _dscnn(input_shape, n_classes, cfg):
-    """DS-CNN (Zhang et al. 2017, 'Hello Edge'): a strided conv, depthwise-separable blocks, global average pool."""
+    """DS-CNN (Zhang et al. 2017, 'Hello Edge'): a strided conv, depthwise-separable blocks, global average pool;
+    with `cfg.towers` > 1 that many of them side by side, probabilities averaged."""
     import keras
     from keras import layers
 
     inp = keras.Input(shape=tuple(input_shape), name="stamp")
     x = layers.Reshape((*input_shape, 1))(inp)
-    x = layers.Conv2D(cfg.width, (10, 4), strides=(2, 2), padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=cfg.bn_momentum)(x)
-    x = layers.ReLU()(x)
+    n = max(1, cfg.towers)
+    outs = [_dscnn_tower(x, n_classes, cfg, _suffix(i, n)) for i in range(n)]
+    if n == 1:
+        return keras.Model(inp, list(outs[0]), name="dscnn")
+    emb = layers.Concatenate(name="embedding")([e for e, _ in outs])
+    probs = layers.Average(name="probs")([p for _, p in outs])
+    return keras.Model(inp, [emb, probs], name=f"dscnn_x{n}")
+
+
+def _dscnn_tower(x, n_classes, cfg, suffix: str):
+    """One DS-CNN on the reshaped stamp `x`: (embedding, probs), its layers' names ending in `suffix`."""
+    from keras import layers
+
+    named = bool(suffix)  # a single net keeps Keras's own layer names, as in models trained before towers
+
+    def name(base: str) -> str | None:
+        return f"{base}{suffix}" if named else None
+
+    x = layers.Conv2D(cfg.width, (10, 4), strides=(2, 2), padding="same", use_bias=False, name=name("stem"))(x)
+    x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=name("stem_bn"))(x)
+    x = layers.ReLU(name=name("stem_relu"))(x)
     for i in range(cfg.blocks):
         stride = (2, 2) if i == 0 else (1, 1)
-        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=cfg.bn_momentum)(x)
-        x = layers.ReLU()(x)
-        x = layers.Conv2D(cfg.width, 1, use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=cfg.bn_momentum)(x)
-        x = layers.ReLU()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(cfg.dropout)(x)
-    emb = layers.Dense(cfg.embedding_dim, activation="relu", name="embedding")(x)
-    probs = layers.Dense(n_classes, activation="softmax", name="probs")(layers.Dropout(cfg.dropout)(emb))
-    return keras.Model(inp, [emb, probs], name="dscnn")
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=name(f"dw{i}"))(x)
+        x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=name(f"dw{i}_bn"))(x)
+        x = layers.ReLU(name=name(f"dw{i}_relu"))(x)
+        x = layers.Conv2D(cfg.width, 1, use_bias=False, name=name(f"pw{i}"))(x)
+        x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=name(f"pw{i}_bn"))(x)
+        x = layers.ReLU(name=name(f"block{i}"))(x)
+    x = layers.GlobalAveragePooling2D(name=name("pool"))(x)
+    x = layers.Dropout(cfg.dropout, name=name("pool_drop"))(x)
+    emb = layers.Dense(cfg.embedding_dim, activation="relu", name=f"embedding{suffix}")(x)
+    # the Dense is made before its Dropout, as before towers existed: the order of creation draws the seeds
+    probs = layers.Dense(n_classes, activation="softmax", name=f"probs{suffix}")(
+        layers.Dropout(cfg.dropout, name=name("emb_drop"))(emb))
+    return emb, probs

@@ -175,7 +175,7 @@ def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
         "words": data.words, "threshold": threshold, "gate": cfg.gate, "metrics": metrics, "history": history,
         "config": _cfg_dict(cfg), "datasets": [str(p) for p in prefixes], "frontend": data.frontend.to_dict(),
         "segmenter": data.segmenter.to_dict(), "params": int(model.count_params()),
-        "embedding_dim": int(cfg.net.embedding_dim), "seconds": round(time.time() - t0, 1),
+        "embedding_dim": int(model.outputs[0].shape[-1]), "seconds": round(time.time() - t0, 1),
         "data": {"clips": int(len(data.labels)), "train_clips": int(tr_idx.size), "val_clips": int(val_idx.size),
                  "test_clips": int(test_idx.size), "speakers": int(len(set(data.speakers.tolist()))),
                  "per_word": {w: int(np.sum(data.labels == i)) for i, w in enumerate(data.words)},
@@ -261,7 +261,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     import keras
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from trainer.nets import build_aux, build_merged, build_net
+    from trainer.nets import build_aux, build_merged, build_net, tower_count
 
     keras.utils.set_random_seed(cfg.seed)
     n_fine, n_classes = merge.shape
@@ -285,9 +285,13 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     ce = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     opt = (keras.optimizers.AdamW(sched, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
            else keras.optimizers.Adam(sched))
-    if aux:  # metrics name the served output first, so the history's "accuracy" is the served one
-        model.compile(optimizer=opt, loss=[None, ce, ce],
-                      loss_weights=[1.0, 1.0, cfg.fine_aux_weight], metrics=[None, ["accuracy"], None])
+    towers = tower_count(serve)
+    if aux:  # metrics name the served output first, so the history's "accuracy" is the served one (tower 0's)
+        model.compile(optimizer=opt, loss=[None] + [ce] * (2 * towers),
+                      loss_weights=[1.0] + [1.0] * towers + [cfg.fine_aux_weight] * towers,
+                      metrics=[None, ["accuracy"]] + [None] * (2 * towers - 1))
+    elif towers > 1:
+        raise ValueError("towers > 1 needs the side softmax (fine_aux_weight > 0 and _unknown_ words)")
     else:
         model.compile(optimizer=opt, loss=[None, ce], metrics=[None, ["accuracy"]])
     average = _weight_average(serve, cfg.ema) if cfg.ema > 0 else None
@@ -305,9 +309,10 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
             xe = spec_augment(x_tr[perm], rng, cfg.augment)
             ye = keras.utils.to_categorical(y_tr[perm], n_fine)
             sw = weights[coarse[y_tr[perm]]]
-            targets = [np.zeros((xe.shape[0], cfg.net.embedding_dim), np.float32), ye]
+            targets = [np.zeros((xe.shape[0], cfg.net.embedding_dim * towers), np.float32), ye]
             if aux:
-                targets = [targets[0], keras.utils.to_categorical(coarse[y_tr[perm]], n_classes), ye]
+                targets = ([targets[0]] + [keras.utils.to_categorical(coarse[y_tr[perm]], n_classes)] * towers
+                           + [ye] * towers)
             h = model.fit(xe, targets, sample_weight=sw, batch_size=cfg.batch, epochs=1, verbose=0,
                           callbacks=[average] if average else None)
             if average:  # validate (and keep) the averaged weights; training goes on from the raw ones
