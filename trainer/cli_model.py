@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
               epochs: int = typer.Option(15, help="maximum epochs (early stopping on held-out speakers)"),
               seed: int = typer.Option(0),
               arch: str = typer.Option("dscnn", help="dscnn or baseline (the seed's MNIST-style net)"),
+              width: int = typer.Option(64, help="channels of the DS-CNN blocks"),
+              towers: int = typer.Option(1, help="independent DS-CNNs in one model, probabilities averaged"),
               copies: int = typer.Option(2, help="augmented copies of every training clip an epoch"),
               pool_copies: int = typer.Option(0, help="... drawn afresh each epoch from this many (0: always the same)"),
               noise: Optional[Path] = typer.Option(None, "--noise", help="background-noise folder (default ../shared/data/noise)"),
@@ -57,7 +59,7 @@ def register(app: typer.Typer) -> None:
         from trainer.nets import NetConfig
         from trainer.train import TrainConfig, train as do_train
 
-        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies, net=NetConfig(arch=arch))
+        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies, net=NetConfig(arch=arch, width=width, towers=towers))
         if noise is not None:
             if not noise.is_dir():
                 _fail(FileNotFoundError(f"{noise}: no such noise folder"))

@@ -33,6 +33,8 @@ class NetConfig:
 def build_net(input_shape: tuple[int, int], n_classes: int, cfg: NetConfig | None = None):
     """An uncompiled Keras model: stamp (frames, mels) -> [embedding (E,), probs (C,)]."""
     cfg = cfg or NetConfig()
+    if cfg.towers > 1 and cfg.arch != "dscnn":
+        raise ValueError(f"towers: only the DS-CNN comes in towers, not {cfg.arch!r}")
     if cfg.arch == "baseline":
         return _baseline(input_shape, n_classes, cfg)
     if cfg.arch == "dscnn":
