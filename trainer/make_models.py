@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--espeak-voices", type=int, default=200, help="espeak-ng voice+variant speakers of the digits")
+    ap.add_argument("--sc-unknown", type=int, default=40,
+                    help="at most this many clips of each other Speech Commands word in _unknown_")
     ap.add_argument("--sc-repeat", type=int, default=3, help="links of each Speech Commands digit clip (oversampling)")
     ap.add_argument("--warp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LO", "HI"),
                     help="mel-axis stretch range of the augmentation (vocal-tract length)")
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(a.work)
     a.work.mkdir(parents=True, exist_ok=True)
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
-                          sc_repeat=a.sc_repeat)
+                          sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
     lap("digits data")

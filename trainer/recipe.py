@@ -194,7 +194,8 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 
 
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
-                   n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True) -> dict:
+                   n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
+                   sc_unknown: int = 40) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -205,7 +206,7 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     sc, digits = shared / "speech-commands", root / "digits"
     link_fsdd(shared / "fsdd", digits, takes=fsdd_takes)  # 50 takes of 6 voices are near-duplicates: half suffice
     link_sc(sc, digits, DIGITS, repeat=sc_repeat)  # the few real, varied voices count more
-    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=40, seed=seed)
+    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=sc_unknown, seed=seed)
     spk = sc_speakers(sc, DIGITS)
     rng = np.random.default_rng(seed)
     test = sorted(rng.choice(spk, size=max(1, round(test_fraction * len(spk))), replace=False).tolist())
