@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
@@ -41,6 +42,22 @@ def test_counts_are_consistent(tiny_bundle, tmp_path, rng):
     assert len(rep.errors) == (rep.n - rep.correct) + rep.oov_false_accepts
 
 
+def test_intervals_are_wilson_and_narrow_with_more_clips():
+    """The 95 % interval against the Wilson formula written out, and what a user needs from it: it holds the
+    measured rate, shrinks with more clips, and says nothing is known of an empty set."""
+    from trainer.evaluate import proportion_ci95
+
+    z = 1.959963984540054
+    for k, n in ((29, 33), (0, 12), (205, 205), (7, 1000)):
+        p = k / n
+        mid, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        lo, hi = proportion_ci95(k, n)
+        assert lo == pytest.approx(max(0.0, mid - half), abs=1e-9) and hi == pytest.approx(min(1.0, mid + half), abs=1e-9)
+        assert lo <= p <= hi
+    assert np.diff(proportion_ci95(29, 33)) > np.diff(proportion_ci95(290, 330))
+    assert proportion_ci95(0, 0) == (0.0, 1.0)
+
+
 def test_threshold_above_one_rejects_everything(tiny_bundle, tmp_path, rng):
     b = _with_threshold(tiny_bundle, tmp_path / "strict", 1.01)
     rep = evaluate_folder(b, _folder(tmp_path / "clips", rng))
@@ -59,6 +76,8 @@ def test_cli_json_and_plot(tiny_bundle, tmp_path, rng):
     d = json.loads(res.stdout.strip().splitlines()[-1])
     for key in ("n", "accuracy", "per_word", "confusion", "oov_n", "oov_false_accept_rate", "errors"):
         assert key in d
+    lo, hi = d["accuracy_ci95"]
+    assert 0 <= lo <= d["accuracy"] <= hi <= 1 and len(d["oov_false_accept_ci95"]) == 2
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -116,8 +116,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps(rep.to_dict()))
             return
-        typer.echo(f"{rep.bundle} on {folder}: accuracy {rep.accuracy:.1%} (n={rep.n}); "
-                   f"OOV false accepts {rep.oov_false_accept_rate:.1%} (n={rep.oov_n}); "
+        (alo, ahi), (flo, fhi) = rep.accuracy_ci95, rep.oov_false_accept_ci95
+        typer.echo(f"{rep.bundle} on {folder}: accuracy {rep.accuracy:.1%} (n={rep.n}, 95% {alo:.0%}-{ahi:.0%}); "
+                   f"OOV false accepts {rep.oov_false_accept_rate:.1%} (n={rep.oov_n}, 95% {flo:.0%}-{fhi:.0%}); "
                    f"threshold {rep.threshold:g} ({rep.gate} gate)")
         for w, pw in sorted(rep.per_word.items()):
             typer.echo(f"  {w:>12} {pw['accuracy']:.1%}  (n={pw['n']})")
