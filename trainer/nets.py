@@ -8,6 +8,7 @@ only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +83,7 @@ def build_aux(input_shape: tuple[int, int], n_classes: int, n_fine: int, cfg: Ne
 
 def tower_count(model: Any) -> int:
     """How many towers a net built here has (1 for a plain net)."""
-    names = {layer.name for layer in model.layers}
-    return sum(1 for i in range(64) if f"probs_t{i}" in names) or 1
+    return sum(1 for layer in model.layers if re.fullmatch(r"probs_t\d+", layer.name)) or 1
 
 
 def _suffix(i: int, towers: int) -> str:
@@ -93,7 +93,8 @@ def _suffix(i: int, towers: int) -> str:
 
 def serving_model(model: Any, representative: Any) -> Any:
     """The model as exported: stamp -> [head features, probs], the features being the embedding followed by the
-    global average of each of the DS-CNN's last two blocks (the baseline: the embedding alone).
+    global average of each of the DS-CNN's last two blocks (the baseline: the embedding alone); with towers, each
+    tower's three parts in turn.
 
     The embedding is trained for the digits and forgets what else a word sounds like; the blocks before it still hold
     it (on the animals head, 10 clips a word: 71 -> 86 % of unseen speakers' words kept, models/README.md round 7).
