@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         from trainer.nets import NetConfig
         from trainer.train import TrainConfig, train as do_train
 
-        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies, net=NetConfig(arch=arch, width=width, towers=towers))
+        cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies,
+                          net=NetConfig(arch=arch, width=width, towers=towers))
         if noise is not None:
             if not noise.is_dir():
                 _fail(FileNotFoundError(f"{noise}: no such noise folder"))

@@ -50,7 +50,7 @@ class EvalReport:
 
     @property
     def accuracy_ci95(self) -> tuple[float, float]:
-        """95 % interval of the accuracy: on 33 clips, 29 right reads as anything from 72 to 95 %."""
+        """95 % interval of the accuracy: on 33 clips, 29 right reads as anything from 73 to 95 %."""
         return proportion_ci95(self.correct, self.n)
 
     @property

@@ -285,7 +285,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     ce = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     opt = (keras.optimizers.AdamW(sched, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
            else keras.optimizers.Adam(sched))
-    towers = tower_count(serve)
+    towers, emb_dim = tower_count(serve), int(serve.outputs[0].shape[-1])
     if aux:  # metrics name the served output first, so the history's "accuracy" is the served one (tower 0's)
         model.compile(optimizer=opt, loss=[None] + [ce] * (2 * towers),
                       loss_weights=[1.0] + [1.0] * towers + [cfg.fine_aux_weight] * towers,
@@ -309,7 +309,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
             xe = spec_augment(x_tr[perm], rng, cfg.augment)
             ye = keras.utils.to_categorical(y_tr[perm], n_fine)
             sw = weights[coarse[y_tr[perm]]]
-            targets = [np.zeros((xe.shape[0], cfg.net.embedding_dim * towers), np.float32), ye]
+            targets = [np.zeros((xe.shape[0], emb_dim), np.float32), ye]  # the embedding output has no loss
             if aux:
                 targets = ([targets[0]] + [keras.utils.to_categorical(coarse[y_tr[perm]], n_classes)] * towers
                            + [ye] * towers)
