@@ -24,10 +24,19 @@ class ClipScore:
     oov_n: int = 0
     oov_false_accept_rate: float = 0.0
     per_word: dict | None = None
+    accuracy_ci95: tuple[float, float] = (0.0, 1.0)  # 95 % Wilson intervals (trainer.evaluate.proportion_ci95)
+    oov_false_accept_ci95: tuple[float, float] = (0.0, 1.0)
 
     def to_dict(self) -> dict:
         return {"n": self.n, "accuracy": round(self.accuracy, 4), "oov_n": self.oov_n,
-                "oov_false_accept_rate": round(self.oov_false_accept_rate, 4), "per_word": self.per_word}
+                "oov_false_accept_rate": round(self.oov_false_accept_rate, 4), "per_word": self.per_word,
+                "accuracy_ci95": [round(v, 4) for v in self.accuracy_ci95],
+                "oov_false_accept_ci95": [round(v, 4) for v in self.oov_false_accept_ci95]}
+
+
+def interval(ci: tuple[float, float]) -> str:
+    """How a 95 % interval reads in a figure's description."""
+    return f"95 % interval {100 * ci[0]:.0f}-{100 * ci[1]:.0f} %"
 
 
 def evaluate_clips(bundle: Path, clips: list[Clip], work: Path) -> ClipScore:
@@ -37,7 +46,8 @@ def evaluate_clips(bundle: Path, clips: list[Clip], work: Path) -> ClipScore:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         rep = evaluate_folder(bundle, link_folder(clips, Path(tmp)))
     return ClipScore(rep.n, rep.accuracy, rep.oov_n, rep.oov_false_accept_rate,
-                     {w: pw["accuracy"] for w, pw in rep.per_word.items()})
+                     {w: pw["accuracy"] for w, pw in rep.per_word.items()}, rep.accuracy_ci95,
+                     rep.oov_false_accept_ci95)
 
 
 def noise_clips(shared: Path, folder: Path, n: int, seed: int = 0) -> list[Clip]:
@@ -99,9 +109,12 @@ def peer_clips(clips: list[Clip], words: list[str]) -> dict:
     for w, p in clips:
         got = ps.recognise(read_audio(p))
         ok += got[:1] == [w]
+    from trainer.evaluate import proportion_ci95
+
     return {"n": len(clips), "accuracy": round(ok / max(1, len(clips)), 4),
+            "accuracy_ci95": [round(v, 4) for v in proportion_ci95(ok, len(clips))],
             "cpu_per_audio_s": round(ps.cpu_per_audio_second, 5)}
 
 
-__all__ = ["ClipScore", "evaluate_clips", "noise_clips", "cross_speaker_quote", "animals_shots", "peer_clips",
+__all__ = ["ClipScore", "interval", "evaluate_clips", "noise_clips", "cross_speaker_quote", "animals_shots", "peer_clips",
            "DIGITS"]

@@ -105,9 +105,10 @@ class Bench:
         self.res.details["accuracy"] = {"sc_digits": sc.to_dict(), "tts_digits": tts.to_dict(), "digits": both.to_dict()}
         self.fig("accuracy", "accuracy.sc_digits", "digits, Speech Commands held-out speakers (int8)", 100 * sc.accuracy,
                  "%", f"{sc.n} clips of the {len(h.sc_speakers)} SC speakers in the digits dataset's test split, "
-                 "trainer.evaluate through LiteRT; a rejection counts as wrong")
+                 f"trainer.evaluate through LiteRT; a rejection counts as wrong; {acc.interval(sc.accuracy_ci95)}")
         self.fig("accuracy", "accuracy.tts_digits", "digits, held-out TTS voices (int8)", 100 * tts.accuracy, "%",
-                 f"{tts.n} clips: festival ked, flite rms, espeak-ng en-gb-scotland at 3 speeds (never trained on)")
+                 f"{tts.n} clips: festival ked, flite rms, espeak-ng en-gb-scotland at 3 speeds (never trained on); "
+                 f"{acc.interval(tts.accuracy_ci95)}")
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
             noise = acc.noise_clips(self.shared, Path(tmp), 120)
             oov = acc.evaluate_clips(self.digits, h.oov + noise, self.work)
@@ -115,19 +116,22 @@ class Bench:
             self.res.details["oov"] = {"digits_words": oov_w.to_dict(), "digits_words_and_noise": oov.to_dict()}
             self.fig("accuracy", "oov.digits_words", "out-of-vocabulary words falsely accepted (digits)",
                      100 * oov_w.oov_false_accept_rate, "%",
-                     f"{oov_w.oov_n} SC clips of tree/wow/sheila/marvin (no model trained on them, any speaker)")
+                     f"{oov_w.oov_n} SC clips of tree/wow/sheila/marvin (no model trained on them, any speaker); "
+                     f"{acc.interval(oov_w.oov_false_accept_ci95)}")
             self.fig("accuracy", "oov.digits_noise", "OOV words + 1-s noise chunks falsely accepted (digits)",
                      100 * oov.oov_false_accept_rate, "%",
-                     f"{oov.oov_n} clips: the OOV words and 120 one-second chunks of the held-out noise tails")
+                     f"{oov.oov_n} clips: the OOV words and 120 one-second chunks of the held-out noise tails; "
+                     f"{acc.interval(oov.oov_false_accept_ci95)}")
             if self.animals:
                 a = acc.evaluate_clips(self.animals, h.animals(), self.work)
                 ao = acc.evaluate_clips(self.animals, h.oov + noise + [c for c in h.digits()], self.work)
                 self.res.details["animals"] = {"held_out": a.to_dict(), "oov": ao.to_dict()}
                 self.fig("accuracy", "accuracy.animals", "animals head (shipped), held-out speakers and voices",
                          100 * a.accuracy, "%", f"{a.n} clips: {len(h.sc_animals)} SC cat/dog/bird of held-out speakers "
-                         "the head was not enrolled on + held-out TTS voices")
+                         f"the head was not enrolled on + held-out TTS voices; {acc.interval(a.accuracy_ci95)}")
                 self.fig("accuracy", "oov.animals", "animals head: other words and noise falsely accepted",
-                         100 * ao.oov_false_accept_rate, "%", f"{ao.oov_n} clips: OOV words, noise chunks, held-out digits")
+                         100 * ao.oov_false_accept_rate, "%", f"{ao.oov_n} clips: OOV words, noise chunks, held-out digits; "
+                         f"{acc.interval(ao.oov_false_accept_ci95)}")
 
     def fsdd_loso(self) -> None:
         """FSDD is all in training: quote the recipe's leave-one-speaker-out figure, else bench/loso.json."""
@@ -329,7 +333,8 @@ class Bench:
         self.res.details["peer_clips"] = {"sc_digits": r_sc, "tts_digits": r_tts}
         for key, r, what in (("sc", r_sc, "SC held-out speakers"), ("tts", r_tts, "held-out TTS voices")):
             self.fig("peer", f"peer.accuracy.{key}", f"pocketsphinx accuracy, digits, {what}", 100 * r["accuracy"], "%",
-                     f"the same {r['n']} clips as ours; JSGF grammar of the 10 digits, one word an utterance")
+                     f"the same {r['n']} clips as ours; JSGF grammar of the 10 digits, one word an utterance; "
+                     f"{acc.interval(r['accuracy_ci95'])}")
         fsdd = sorted((self.shared / "fsdd").glob("*.wav"))
         rng = np.random.default_rng(8)
         if len(fsdd) > self.plan.fsdd_peer_clips:

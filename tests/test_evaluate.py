@@ -113,3 +113,18 @@ def test_files_unlike_a_microphones_are_named(tiny_bundle, tmp_path, rng):
     assert res.exit_code == 0 and len(notes) == 3 and any("zero-padded_one_0.wav" in n for n in notes)
     res = CliRunner().invoke(wordstamp.app, ["evaluate", str(tiny_bundle), str(tmp_path / "c"), "--json"])
     assert json.loads(res.stdout.strip().splitlines()[-1])["level_notes"]["quiet"][0].endswith("quiet_one_0.wav")
+
+
+def test_bench_scores_carry_evaluates_intervals(tiny_bundle, tmp_path, rng):
+    """bench's clip scores (bench.accuracy) quote the same intervals as `wordstamp evaluate` on the same clips."""
+    from bench.accuracy import evaluate_clips, interval
+    from trainer.evaluate import proportion_ci95
+
+    folder = _folder(tmp_path / "clips", rng)
+    clips = [(p.parent.name, p) for p in sorted(folder.glob("*/spk*.wav"))]
+    score = evaluate_clips(tiny_bundle, clips, tmp_path)
+    rep = evaluate_folder(tiny_bundle, folder)
+    assert (score.n, score.oov_n) == (6, 6) and score.accuracy_ci95 == rep.accuracy_ci95
+    assert score.oov_false_accept_ci95 == proportion_ci95(rep.oov_false_accepts, 6)
+    lo, hi = score.to_dict()["accuracy_ci95"]
+    assert lo <= score.accuracy <= hi and interval((0.7273, 0.9517)) == "95 % interval 73-95 %"
