@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -159,3 +160,26 @@ def test_cli_enroll_copies_and_a_missing_noise_folder(tiny_bundle, tones, tmp_pa
                                    str(tmp_path / "u"), "--noise", str(tmp_path / "nowhere")])
     assert r.exit_code != 0 and "nowhere: no such folder" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "u").exists()  # nothing half-written
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="no espeak-ng (scripts/setup.sh test installs it)")
+def test_enroll_tts_adds_synthesised_examples_of_each_word(tiny_bundle, tmp_path):
+    """--tts N: every word (folder name) is said by N espeak-ng speakers and the flite/festival training voices; the
+    clips are fitted with the recorded ones, recorded in the manifest, and not left on disk."""
+    import glob
+    import tempfile
+
+    from trainer.enroll import synthesized_examples
+
+    make_clips(tmp_path / "few", speakers=2, takes=2, words={"cat": (300.0, 0.3), "dog": (900.0, 0.3)})
+    base = load_bundle(tiny_bundle)
+    before = set(glob.glob(f"{tempfile.gettempdir()}/wordstamp-enroll-tts-*"))
+    synth = synthesized_examples(base, ["cat", "dog"], 3)
+    assert set(glob.glob(f"{tempfile.gettempdir()}/wordstamp-enroll-tts-*")) == before
+    per_word = {w: int(np.sum(synth.words == w)) for w in ("cat", "dog")}
+    assert per_word["cat"] == per_word["dog"] >= 3 and not synth.unreadable
+    assert sum(s.startswith("tts-espeak") for s in synth.speakers) == 6  # 3 speakers x 2 words
+    assert not any(s in {"tts-flite-rms", "tts-festival-ked-diphone"} for s in synth.speakers)  # held-out voices
+    b = enroll_folder("pets", tmp_path / "few", tiny_bundle, tmp_path / "pets", tts=3)
+    assert b.manifest.training["tts"]["clips"] == len(synth.words)
+    assert b.manifest.training["per_word"] == {"cat": 4, "dog": 4}  # what it is scored on: the recorded clips

@@ -233,9 +233,13 @@ def shots_curve(data: Embedded, test_speakers: set[str], shots=(1, 3, 5, 10), re
 
 def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: str = "embedding",
                   threshold: float = -0.5, c: float = 0.003, gate: str = "margin", copies: int = 0, noise_dir=None,
-                  seed: int = 0, metrics: dict | None = None, attribution: str | None = None) -> Bundle:
+                  tts: int = 0, seed: int = 0, metrics: dict | None = None, attribution: str | None = None) -> Bundle:
     """Embed `folder` (plus `copies` perturbed versions of each clip) and `negatives` (as _unknown_, with half as many
     copies) with the base bundle, fit the head, write the head bundle.
+
+    `tts` > 0: each word (its folder's name) is also synthesised by that many espeak-ng voices and every flite and
+    festival training voice (`synthesized_examples`), added to the recorded examples: ten recorded clips a word plus
+    these reach 93.8 % of unseen speakers' animal words against 83.8 % without (models/README.md, round 9).
 
     Copies are off by default. At 10 shots, 8 copies of the words and 4 of the negatives raised accuracy on unseen
     speakers from 67 to 73 % for one point more of never-trained words accepted, but in an hour of background noise
@@ -255,6 +259,11 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     data = embed_folder(base, folder, copies=copies, noise_dir=noise_dir, seed=seed)
     x, y = data.with_copies(input)
     clips_x, clips_y = data.features(input), data.words  # what the head is scored on: the clips themselves
+    synth = None
+    if tts > 0:
+        synth = synthesized_examples(base, [w for w in sorted(set(data.words.tolist())) if w not in SPECIAL_LABELS],
+                                     tts, seed=seed)
+        x, y = np.concatenate([x, synth.features(input)]), np.concatenate([y, synth.words])
     if negatives is not None:
         neg = embed_folder(base, negatives, copies=copies // 2, noise_dir=noise_dir, seed=seed + 1)
         neg.words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])  # other words: _unknown_
@@ -267,10 +276,30 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     training = {"folder": str(folder), "negatives": str(negatives) if negatives else None, "per_word": counts,
                 "speakers": int(len(set(data.speakers.tolist()))), "svm": {"C": c, "input": input, "gate": gate},
                 "copies": {"per_clip": copies, "per_negative": copies // 2 if negatives is not None else 0,
-                           "noise": str(noise_dir) if noise_dir else None}}
+                           "noise": str(noise_dir) if noise_dir else None},
+                "tts": {"espeak_voices": tts, "clips": int(len(synth.words)), "unreadable": len(synth.unreadable)}
+                if synth is not None else None}
     return write_head_bundle(out, name, base, head, training=training, metrics=m,
                              description=f"linear SVM on {base.name}'s {input}",
                              attribution=attribution or _base_attribution(base))
+
+
+def synthesized_examples(base: Bundle, words: list[str], n_espeak: int, seed: int = 0) -> Embedded:
+    """`words` said by `n_espeak` random espeak-ng voice+variant speakers (each at its own rate and pitch) and by
+    every flite and festival training voice (trainer.recipe's TTS jobs, so never its held-out voices), embedded by the
+    base. The synthesised clips are written to a temporary folder and not kept."""
+    import tempfile
+    from pathlib import Path
+
+    from trainer.recipe import run_tts, tts_jobs
+
+    if not words:
+        raise ValueError("no words to synthesise (only _unknown_/_silence_ folders)")
+    with tempfile.TemporaryDirectory(prefix="wordstamp-enroll-tts-") as tmp:
+        errors = run_tts(tts_jobs(words, Path(tmp), n_espeak=n_espeak, seed=seed + 21, flite_speeds=(0.9, 1.1)))
+        if not any(Path(tmp).glob("*/*.wav")):
+            raise ValueError(f"text-to-speech made no clips ({errors[0] if errors else 'no voices installed'})")
+        return embed_folder(base, tmp)
 
 
 def _base_attribution(base: Bundle) -> str | None:
