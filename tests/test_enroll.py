@@ -180,6 +180,8 @@ def test_enroll_tts_adds_synthesised_examples_of_each_word(tiny_bundle, tmp_path
     assert per_word["cat"] == per_word["dog"] >= 3 and not synth.unreadable
     assert sum(s.startswith("tts-espeak") for s in synth.speakers) == 6  # 3 speakers x 2 words
     assert not any(s in {"tts-flite-rms", "tts-festival-ked-diphone"} for s in synth.speakers)  # held-out voices
+    (tmp_path / "few" / "fox").mkdir()  # nobody recorded it: learnt from TTS alone
     b = enroll_folder("pets", tmp_path / "few", tiny_bundle, tmp_path / "pets", tts=3)
-    assert b.manifest.training["tts"]["clips"] == len(synth.words)
-    assert b.manifest.training["per_word"] == {"cat": 4, "dog": 4}  # what it is scored on: the recorded clips
+    assert b.manifest.training["tts"]["clips"] == len(synth.words) * 3 // 2
+    assert json.loads((tmp_path / "pets" / "head.json").read_text())["classes"] == ["cat", "dog", "fox"]
+    assert b.manifest.training["per_word"] == {"cat": 4, "dog": 4, "fox": 0}  # scored on: the recorded clips
