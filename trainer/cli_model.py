@@ -169,7 +169,8 @@ def register(app: typer.Typer) -> None:
                                                                           "mixed into some copies"),
                tts: int = typer.Option(0, "--tts", min=0, help="also synthesise each word (its folder's name) with "
                                                               "this many espeak-ng voices plus the flite and festival "
-                                                              "voices (10 recorded clips a word: 84 -> 94 %)")) -> None:
+                                                              "voices; an empty word folder is learnt from "
+                                                              "them alone (models/README.md, round 9)")) -> None:
         """Learn new words with a linear SVM on the base CNN's embedding; writes a head bundle (head.json)."""
         from trainer.enroll import enroll_folder
 

@@ -238,8 +238,9 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     copies) with the base bundle, fit the head, write the head bundle.
 
     `tts` > 0: each word (its folder's name, an empty folder too) is also synthesised by that many espeak-ng voices and every flite and
-    festival training voice (`synthesized_examples`), added to the recorded examples: ten recorded clips a word plus
-    these reach 93.8 % of unseen speakers' animal words against 83.8 % without (models/README.md, round 9).
+    festival training voice (`synthesized_examples`), added to the recorded examples. With ten recorded clips a word
+    they lift unseen synthetic voices from 55 to 98 % but recorded people only from 83 to 85 % (models/README.md,
+    round 9; `python -m scripts.enroll_tts`).
 
     Copies are off by default. At 10 shots, 8 copies of the words and 4 of the negatives raised accuracy on unseen
     speakers from 67 to 73 % for one point more of never-trained words accepted, but in an hour of background noise
