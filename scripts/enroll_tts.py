@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
+from shared.bundle import load_bundle
 from trainer.dataset import speaker_kind
-from trainer.enroll import accepted_words, embed_folder, fit_head, head_words, synthesized_examples
+from trainer.enroll import (accepted_words, embed_folder, fit_head, head_words, reject_labels,
+                            synthesized_examples)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*zero standard deviation.*")
     base = load_bundle(a.base)
     pool, test, oov, neg = (embed_folder(base, a.work / f) for f in ("animals", "animals-test", "oov", "animals-neg"))
-    neg.words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])
+    neg.words = reject_labels(neg.words)
     vocab = sorted(set(pool.words.tolist()))
     oov = oov.take(np.flatnonzero(~np.isin(oov.words, vocab)))
     synth = synthesized_examples(base, vocab, a.tts)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
-from trainer.enroll import Embedded, accepted_words, draw_shots, embed_folder, fit_head, head_words
+from shared.bundle import load_bundle
+from trainer.enroll import (Embedded, accepted_words, draw_shots, embed_folder, fit_head, head_words,
+                            reject_labels)
 
 THRESHOLDS = np.round(np.arange(-1.5, 0.51, 0.1), 2)
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     base = load_bundle(a.base)
     pool, test, oov = (embed_folder(base, a.work / f) for f in ("animals", "animals-test", "oov"))
     neg = embed_folder(base, a.work / "animals-neg")
-    neg.words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])
+    neg.words = reject_labels(neg.words)
     vocab = sorted(set(pool.words.tolist()))
     oov = oov.take(np.flatnonzero(~np.isin(oov.words, vocab)))
     speakers = np.unique(np.concatenate([pool.speakers, neg.speakers]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -92,8 +93,6 @@ def embed_folder(base: Bundle, folder, label_map: dict[str, str] | None = None, 
                  noise_dir=None, seed: int = 0) -> Embedded:
     """Every `folder/<word>/*.wav` -> the base CNN's embedding and probabilities (via the serving path); with
     `copies`, also that many perturbed versions of every clip (embed_augmented)."""
-    from pathlib import Path
-
     from shared.audio import AudioError, read_audio
     from shared.features import Frontend
     from shared.runtime import CnnModel
@@ -137,8 +136,6 @@ def embed_augmented(base: Bundle, files: list[str], copies: int, *, noise_dir=No
     `noise_dir` when given): ten clips a word are ten points, and the SVM can only draw its boundary where the next
     speaker, room or microphone will land if it has seen the clips moved about.
     """
-    from pathlib import Path
-
     from shared.audio import read_audio
     from shared.features import Frontend
     from shared.runtime import CnnModel
@@ -187,6 +184,13 @@ def head_words(head: HeadParams, x: np.ndarray, threshold: float | None = None) 
     idx, score = head_gated(s, special_mask(head.classes), head.gate)
     t = head.threshold if threshold is None else threshold
     return np.array([head.classes[i] if i >= 0 and v >= t else None for i, v in zip(idx, score)], dtype=object)
+
+
+def reject_labels(words: np.ndarray) -> np.ndarray:
+    """Negative examples' labels as a head learns them: other words become _unknown_, _silence_ stays itself."""
+    from shared.bundle import SPECIAL_LABELS, UNKNOWN
+
+    return np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in words])
 
 
 def accepted_words(labels: np.ndarray) -> np.ndarray:
@@ -245,7 +249,7 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     Copies are off by default. At 10 shots, 8 copies of the words and 4 of the negatives raised accuracy on unseen
     speakers from 67 to 73 % for one point more of never-trained words accepted, but in an hour of background noise
     the daemon then heard 21 animal words instead of 2 (models/README.md, round 4)."""
-    from shared.bundle import SPECIAL_LABELS, UNKNOWN, load_bundle
+    from shared.bundle import SPECIAL_LABELS, load_bundle
     from shared.runtime import HEAD_GATES
 
     if input not in ("embedding", "probs"):
@@ -257,8 +261,6 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
     base = load_bundle(base_path)
     if base.manifest.kind != "cnn":
         raise ValueError(f"{base.path}: the base must be a cnn bundle, not a {base.manifest.kind}")
-    from pathlib import Path
-
     data = embed_folder(base, folder, copies=copies, noise_dir=noise_dir, seed=seed)
     x, y = data.with_copies(input)
     clips_x, clips_y = data.features(input), data.words  # what the head is scored on: the clips themselves
@@ -271,7 +273,7 @@ def enroll_folder(name: str, folder, base_path, out, *, negatives=None, input: s
         x, y = np.concatenate([x, synth.features(input)]), np.concatenate([y, synth.words])
     if negatives is not None:
         neg = embed_folder(base, negatives, copies=copies // 2, noise_dir=noise_dir, seed=seed + 1)
-        neg.words = np.array([w if w in SPECIAL_LABELS else UNKNOWN for w in neg.words])  # other words: _unknown_
+        neg.words = reject_labels(neg.words)
         nx, ny = neg.with_copies(input)
         x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
         clips_x, clips_y = np.concatenate([clips_x, neg.features(input)]), np.concatenate([clips_y, neg.words])
@@ -294,8 +296,6 @@ def synthesized_examples(base: Bundle, words: list[str], n_espeak: int, seed: in
     every flite and festival training voice (trainer.recipe's TTS jobs, so never its held-out voices), embedded by the
     base. The synthesised clips are written to a temporary folder and not kept."""
     import tempfile
-    from pathlib import Path
-
     from trainer.recipe import run_tts, tts_jobs
 
     if not words:
