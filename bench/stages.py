@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
+from daemon.replay import REPLAY_BLOCK_MS
 from shared.audio import SAMPLE_RATE, read_audio
 
 STAGES = ("read", "features", "segmentation", "inference", "publish")
@@ -32,6 +32,7 @@ class StageTimes:
     process_cpu: float = 0.0  # the whole process's CPU over the run (all threads, incl. ZeroMQ's I/O thread)
     words: int = 0
     events: int = 0
+    block_ms: int = REPLAY_BLOCK_MS  # audio per pipeline call
 
     @property
     def total(self) -> float:
@@ -84,7 +85,7 @@ class _TimedRecognizer:
             self.times.inference += time.thread_time() - t0
 
 
-def timed_replay(path: Path, recognizer, segmenter: dict | None = None, block_ms: int = 20,
+def timed_replay(path: Path, recognizer, segmenter: dict | None = None, block_ms: int = REPLAY_BLOCK_MS,
                  publish: bool = True) -> tuple[list, StageTimes]:
     """Replay one file through the daemon's pipeline; (events, CPU seconds per stage)."""
     import zmq
@@ -93,7 +94,7 @@ def timed_replay(path: Path, recognizer, segmenter: dict | None = None, block_ms
     from daemon.publish import Publisher
     from daemon.service import segmenter_config
 
-    times = StageTimes()
+    times = StageTimes(block_ms=block_ms)
     p0 = time.process_time()
     t0 = time.thread_time()
     audio = read_audio(path)
@@ -152,10 +153,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("file")
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--block-ms", type=int, default=REPLAY_BLOCK_MS, help="audio per pipeline call")
     a = ap.parse_args(argv)
     rec = load_recognizer(a.model)
-    timed_replay(Path(a.file), rec)  # warm-up: first LiteRT invocations, page cache
-    runs = [timed_replay(Path(a.file), rec)[1].to_dict() for _ in range(a.repeats)]
+    timed_replay(Path(a.file), rec, block_ms=a.block_ms)  # warm-up: first LiteRT invocations, page cache
+    runs = [timed_replay(Path(a.file), rec, block_ms=a.block_ms)[1].to_dict() for _ in range(a.repeats)]
     print(json.dumps({"runs": runs}))
 
 

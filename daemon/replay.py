@@ -15,9 +15,14 @@ from daemon.service import load_recognizer, segmenter_config
 from shared.audio import SAMPLE_RATE, read_audio
 from shared.events import Event
 
+# Audio handed to the pipeline per call. Its events do not depend on the block size (tests/test_replay.py): the
+# daemon's worker too takes whatever the ring holds. The microphone's 20 ms blocks cost a Python call per 20 ms;
+# 250 ms ones halve replay's CPU time (bench/RESULTS.md lists both).
+REPLAY_BLOCK_MS = 250
+
 
 def replay_events(path: str | Path, models: list[str], *, reject: bool = False, top_k: int = 3,
-                  source_id: str | None = None, block_ms: int = 20, segmenter: dict | None = None,
+                  source_id: str | None = None, block_ms: int = REPLAY_BLOCK_MS, segmenter: dict | None = None,
                   on_word: Callable | None = None, thresholds: dict[str, float] | None = None) -> Iterator[Event]:
     """Yield the events the daemon would publish for this file (status heartbeats aside)."""
     audio = read_audio(path)

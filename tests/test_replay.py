@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from daemon.pipeline import Pipeline, PipelineOptions
-from daemon.replay import replay_events
+from daemon.replay import REPLAY_BLOCK_MS, replay_events
 from shared.audio import read_audio
 from shared.runtime import Recognizer
 from tests.daemon_support import FIXTURES, REAL_MODELS, REPO, plumbing_models, strip_wall  # noqa: F401
@@ -48,6 +48,11 @@ def test_chunk_size_does_not_change_events(plumbing_models):
         runs.append(_dicts(out))
     assert runs[0] == runs[1] == runs[2]
     assert sum(d["type"] in ("word", "reject") for d in runs[0]) == 10
+    # replay reads REPLAY_BLOCK_MS a call, the microphone delivers 20 ms: the same events
+    clip = FIXTURES / "digits_rms.wav"
+    assert REPLAY_BLOCK_MS != 20
+    assert _dicts(replay_events(clip, plumbing_models, reject=True, source_id="s")) == \
+        _dicts(replay_events(clip, plumbing_models, reject=True, source_id="s", block_ms=20))
 
 
 def _wer(ref: list[str], hyp: list[str]) -> int:
