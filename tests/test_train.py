@@ -304,3 +304,53 @@ def test_towers_train_apart_and_serve_their_mean(tmp_path):
     assert serving_model(model, rep).outputs[0].shape[-1] == 2 * (6 + 2 * 8)  # per tower: embedding + two pools
     _, dim = output_indices(convert_int8(model, rep), len(data.words))
     assert dim == 2 * (6 + 2 * 8)
+
+
+def test_reverse_gradient_is_identity_forward_and_negated_backward():
+    import tensorflow as tf
+
+    from trainer.nets import _reverse_gradient
+
+    x = tf.constant([[0.5, -2.0, 3.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = _reverse_gradient(x)
+        loss = tf.reduce_sum(y * tf.constant([[1.0, 2.0, 3.0]]))
+    assert np.allclose(y.numpy(), x.numpy())
+    assert np.allclose(tape.gradient(loss, x).numpy(), [[-1.0, -2.0, -3.0]])
+    with tf.GradientTape() as tape:  # a scale (DANN's ramp) scales the reversed gradient
+        tape.watch(x)
+        loss = tf.reduce_sum(_reverse_gradient(x, 0.25))
+    assert np.allclose(tape.gradient(loss, x).numpy(), [[-0.25, -0.25, -0.25]])
+
+
+def test_domain_adversary_trains_beside_and_is_not_served(tmp_path):
+    """TrainConfig.domain_weight > 0: the train model gains a people-vs-synthetic softmax behind a reversed gradient;
+    the served model is the plain one (embedding, probs) with no trace of it."""
+    import shutil
+
+    from trainer.dataset import build_dataset, load_dataset, speaker_kind
+    from trainer.nets import NetConfig, build_aux
+    from trainer.train import DOMAINS, TrainConfig, _train_core, pool_datasets
+
+    root = tmp_path / "c"
+    make_clips(root / "tones", speakers=4, takes=6)
+    make_clips(tmp_path / "u", speakers=4, takes=6, seed=1, words={"buzz": (1800.0, 0.3)})
+    (root / "tones" / "_unknown_").mkdir()
+    for f in sorted((tmp_path / "u").glob("*/*.wav")):
+        shutil.move(f, root / "tones" / "_unknown_" / f.name)
+    for f in sorted(root.glob("tones/*/spk[23]_*.wav")):  # half the speakers are synthetic voices
+        f.rename(f.with_name("tts-espeak-" + f.name))
+    build_dataset(root, "tones")
+    data = pool_datasets([load_dataset(root / "tones.npz")])
+    assert {DOMAINS[speaker_kind(s)] for s in data.speakers} == {0, 1}
+    net = NetConfig(arch="dscnn", width=8, blocks=2, embedding_dim=6)
+    train_m, serve_m = build_aux((98, 40), len(data.words), len(data.words) + 1, net, n_domains=2)
+    assert train_m.outputs[-1].shape[-1] == 2 and "domain" not in [l.name for l in serve_m.layers]
+    cfg = TrainConfig(epochs=2, copies=1, pool_copies=1, workers=1, batch=16, patience=5, noise_dir=None,
+                      val_fraction=0.34, net=net, fine_min_clips=4, fine_aux_weight=0.5, domain_weight=0.3)
+    model, history, *_ = _train_core(data, np.flatnonzero(data.split == "train"), cfg, np.random.default_rng(0),
+                                     lambda m: None, 0.0)
+    assert len(history["val_accuracy"]) == 2
+    assert len(model.outputs) == 2 and not any("domain" in l.name or "reverse" in l.name for l in model.layers)
+    assert np.isfinite(history["loss"]).all()

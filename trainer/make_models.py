@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                     help="serve a moving average of the weights (0: the last weights, as shipped)")
     ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's weight decay (0: Adam, as shipped)")
+    ap.add_argument("--domain-weight", type=float, default=0.0, metavar="WEIGHT",
+                    help="domain-adversarial loss weight: people vs synthetic voices (0: off)")
     ap.add_argument("--enroll-copies", type=int, default=0,
                     help="perturbed copies of each animals clip in enrolment (of each negative: half as many)")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
+                      domain_weight=a.domain_weight,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
     run = a.runs / "digits"

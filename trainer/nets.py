@@ -60,7 +60,8 @@ def build_merged(input_shape: tuple[int, int], merge, cfg: NetConfig | None = No
     return fine, keras.Model(fine.inputs, [emb, probs], name=f"{fine.name}_merged")
 
 
-def build_aux(input_shape: tuple[int, int], n_classes: int, n_fine: int, cfg: NetConfig | None = None):
+def build_aux(input_shape: tuple[int, int], n_classes: int, n_fine: int, cfg: NetConfig | None = None,
+              n_domains: int = 0, reversal: Any = 1.0):
     """(train model, serve model): the served softmax over the vocabulary plus a training-only fine softmax.
 
     Both read the same embedding; the fine one (every "unknown" word its own class) keeps the embedding describing
@@ -78,7 +79,21 @@ def build_aux(input_shape: tuple[int, int], n_classes: int, n_fine: int, cfg: Ne
     probs = [serve.get_layer(f"probs{_suffix(i, n)}").output for i in range(n)]
     fine = [layers.Dense(n_fine, activation="softmax", name=f"probs_fine{_suffix(i, n)}")(layers.Dropout(cfg.dropout)(e))
             for i, e in enumerate(embs)]
-    return keras.Model(serve.inputs, [serve.outputs[0], *probs, *fine], name=f"{serve.name}_aux"), serve
+    outs = [serve.outputs[0], *probs, *fine]
+    if n_domains:  # an adversary guessing what made the clip, through a gradient reversal (`_reverse_gradient`)
+        h = layers.Dense(32, activation="relu", name="domain_hidden")(_reverse_gradient(serve.outputs[0], reversal))
+        outs.append(layers.Dense(n_domains, activation="softmax", name="domain")(h))
+    return keras.Model(serve.inputs, outs, name=f"{serve.name}_aux"), serve
+
+
+def _reverse_gradient(x: Any, scale: Any = 1.0) -> Any:
+    """Identity forward, gradient times -scale backward (domain-adversarial training, Ganin & Lempitsky 2015): the
+    adversary learns to tell recorded people from synthetic voices while the layers below learn to leave it unable
+    to. Written with stop_gradient, so it needs no backend-specific custom gradient: d/dx [sg((1+s)x) - sx] = -s.
+    `scale` may be a keras.Variable, raised while training (DANN's ramp)."""
+    from keras import layers, ops
+
+    return layers.Lambda(lambda t: ops.stop_gradient((1.0 + scale) * t) - scale * t, name="reverse_gradient")(x)
 
 
 def tower_count(model: Any) -> int:

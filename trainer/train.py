@@ -25,6 +25,10 @@ from trainer.dataset import Dataset, choose_test_speakers, load_dataset, speaker
 from trainer.nets import NetConfig
 
 
+# What the domain adversary (TrainConfig.domain_weight) tells apart: speaker_kind -> class; noise is left out.
+DOMAINS = {"human": 0, "espeak": 1, "tts": 1}
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a run (saved in run.json, so a run can be repeated)."""
@@ -62,6 +66,10 @@ class TrainConfig:
     # recipe came out no better on its validation speakers and int8 lost 0.67 points: off (round 8, models/README.md)
     ema: float = 0.0
     weight_decay: float = 0.0
+    # > 0: domain-adversarial training with this loss weight: a side classifier tells recorded people from synthetic
+    # voices on the embedding, through a reversed gradient, so the embedding learns what the two share (the many TTS
+    # voices should teach words, not TTS)
+    domain_weight: float = 0.0
 
 
 @dataclass
@@ -203,7 +211,9 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
     aug_x, src = _augment(data, tr_idx, cfg, noises)
     fine, fine_words = data.fine(cfg.fine_min_clips) if cfg.fine_unknown else (data.labels, list(data.words))
-    clean, pool = (data.stamps[tr_idx], fine[tr_idx]), (aug_x, fine[tr_idx][src])  # (stamps, fine labels) each
+    dom = np.array([DOMAINS.get(speaker_kind(s), -1) for s in data.speakers[tr_idx]], np.int32)  # noise: -1
+    clean = (data.stamps[tr_idx], fine[tr_idx], dom)  # (stamps, fine labels, domains) each
+    pool = (aug_x, fine[tr_idx][src], dom[src])
     merge = np.zeros((len(fine_words), len(data.words)), np.float32)
     for i, w in enumerate(fine_words):
         merge[i, data.words.index(w.split(":")[0])] = 1.0
@@ -267,10 +277,15 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     n_fine, n_classes = merge.shape
     shape = clean[0].shape[1:]
     aux = n_fine > n_classes and cfg.fine_aux_weight > 0
+    adversary = cfg.domain_weight > 0
+    if adversary and not aux:
+        raise ValueError("domain_weight > 0 needs the side softmax (fine_aux_weight > 0 and _unknown_ words)")
     if n_fine == n_classes:
         model = serve = build_net(shape, n_classes, cfg.net)
     elif aux:
-        model, serve = build_aux(shape, n_classes, n_fine, cfg.net)
+        reversal = keras.Variable(0.0, trainable=False, name="reversal")  # DANN's ramp, set every epoch
+        model, serve = build_aux(shape, n_classes, n_fine, cfg.net, n_domains=len(set(DOMAINS.values())) * adversary,
+                                 reversal=reversal)
     else:
         model, serve = build_merged(shape, merge, cfg.net)
     coarse = merge.argmax(1)
@@ -287,9 +302,10 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
            else keras.optimizers.Adam(sched))
     towers, emb_dim = tower_count(serve), int(serve.outputs[0].shape[-1])
     if aux:  # metrics name the served output first, so the history's "accuracy" is the served one (tower 0's)
-        model.compile(optimizer=opt, loss=[None] + [ce] * (2 * towers),
-                      loss_weights=[1.0] + [1.0] * towers + [cfg.fine_aux_weight] * towers,
-                      metrics=[None, ["accuracy"]] + [None] * (2 * towers - 1))
+        model.compile(optimizer=opt, loss=[None] + [ce] * (2 * towers + adversary),
+                      loss_weights=[1.0] + [1.0] * towers + [cfg.fine_aux_weight] * towers
+                      + [cfg.domain_weight] * adversary,
+                      metrics=[None, ["accuracy"]] + [None] * (2 * towers - 1 + adversary))
     elif towers > 1:
         raise ValueError("towers > 1 needs the side softmax (fine_aux_weight > 0 and _unknown_ words)")
     else:
@@ -305,6 +321,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
             pick = rng.choice(pool[0].shape[0], size=per_epoch - clean[0].shape[0], replace=False)
             x_tr = np.concatenate([clean[0], pool[0][pick]])
             y_tr = np.concatenate([clean[1], pool[1][pick]])
+            d_tr = np.concatenate([clean[2], pool[2][pick]])
             perm = rng.permutation(x_tr.shape[0])
             xe = spec_augment(x_tr[perm], rng, cfg.augment)
             ye = keras.utils.to_categorical(y_tr[perm], n_fine)
@@ -313,6 +330,12 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
             if aux:
                 targets = ([targets[0]] + [keras.utils.to_categorical(coarse[y_tr[perm]], n_classes)] * towers
                            + [ye] * towers)
+            if adversary:  # noise has no voice: an all-zero target row adds no loss
+                # the reversed gradient ramps 0 -> 1 (2 / (1 + e^(-10 p)) - 1, p the share of epochs done), so the
+                # adversary pushes only once the words have been learnt a little (Ganin & Lempitsky's schedule)
+                reversal.assign(2.0 / (1.0 + np.exp(-10.0 * epoch / cfg.epochs)) - 1.0)
+                d = d_tr[perm]
+                targets.append(np.eye(len(set(DOMAINS.values())), dtype=np.float32)[np.maximum(d, 0)] * (d >= 0)[:, None])
             h = model.fit(xe, targets, sample_weight=sw, batch_size=cfg.batch, epochs=1, verbose=0,
                           callbacks=[average] if average else None)
             if average:  # validate (and keep) the averaged weights; training goes on from the raw ones
