@@ -70,6 +70,7 @@ class TrainConfig:
     # voices on the embedding, through a reversed gradient, so the embedding learns what the two share (the many TTS
     # voices should teach words, not TTS)
     domain_weight: float = 0.0
+    domain_ramp: bool = True  # the reversed gradient grows from 0 to 1 over the epochs (False: 1 from the start)
 
 
 @dataclass
@@ -333,7 +334,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
             if adversary:  # noise has no voice: an all-zero target row adds no loss
                 # the reversed gradient ramps 0 -> 1 (2 / (1 + e^(-10 p)) - 1, p the share of epochs done), so the
                 # adversary pushes only once the words have been learnt a little (Ganin & Lempitsky's schedule)
-                reversal.assign(2.0 / (1.0 + np.exp(-10.0 * epoch / cfg.epochs)) - 1.0)
+                reversal.assign(2.0 / (1.0 + np.exp(-10.0 * epoch / cfg.epochs)) - 1.0 if cfg.domain_ramp else 1.0)
                 d = d_tr[perm]
                 targets.append(np.eye(len(set(DOMAINS.values())), dtype=np.float32)[np.maximum(d, 0)] * (d >= 0)[:, None])
             h = model.fit(xe, targets, sample_weight=sw, batch_size=cfg.batch, epochs=1, verbose=0,
