@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from shared.bundle import load_bundle
 from tests.train_support import WORDS, make_clips
 from trainer.augment import AugmentConfig, mel_warp, spec_augment
 from trainer.train import calibrate_threshold
@@ -265,18 +265,12 @@ def test_weight_average_follows_the_weights_with_a_warm_up():
     assert all(np.allclose(w, 3.0, atol=1e-6) for w in avg.weights())
 
 
-def test_towers_train_apart_and_serve_their_mean(tmp_path):
-    """NetConfig.towers = 2: each tower learns from its own loss (the train model has a served and a fine softmax per
-    tower), the served probabilities are the towers' mean, and the exported int8 model carries both towers' head
-    features."""
-    import keras
-
-    from trainer.dataset import build_dataset, load_dataset
-    from trainer.export import convert_int8, output_indices
-    from trainer.nets import NetConfig, build_aux, serving_model, tower_count
-    from trainer.train import TrainConfig, _train_core, pool_datasets
-
+def _tones_with_unknown(tmp_path: Path, synthetic: str | None = None) -> Path:
+    """A built tone dataset with an `_unknown_` word (buzz) of its own, so the train model gets its side softmax;
+    speakers matching the glob `synthetic` are renamed as espeak voices. Returns the npz."""
     import shutil
+
+    from trainer.dataset import build_dataset
 
     root = tmp_path / "c"
     make_clips(root / "tones", speakers=4, takes=6)
@@ -284,8 +278,24 @@ def test_towers_train_apart_and_serve_their_mean(tmp_path):
     (root / "tones" / "_unknown_").mkdir()
     for f in sorted((tmp_path / "u").glob("*/*.wav")):
         shutil.move(f, root / "tones" / "_unknown_" / f.name)
+    for f in sorted(root.glob(f"tones/*/{synthetic}_*.wav")) if synthetic else []:
+        f.rename(f.with_name("tts-espeak-" + f.name))
     build_dataset(root, "tones")
-    data = pool_datasets([load_dataset(root / "tones.npz")])
+    return root / "tones.npz"
+
+
+def test_towers_train_apart_and_serve_their_mean(tmp_path):
+    """NetConfig.towers = 2: each tower learns from its own loss (the train model has a served and a fine softmax per
+    tower), the served probabilities are the towers' mean, and the exported int8 model carries both towers' head
+    features."""
+    import keras
+
+    from trainer.dataset import load_dataset
+    from trainer.export import convert_int8, output_indices
+    from trainer.nets import NetConfig, build_aux, serving_model, tower_count
+    from trainer.train import TrainConfig, _train_core, pool_datasets
+
+    data = pool_datasets([load_dataset(_tones_with_unknown(tmp_path))])
     net = NetConfig(arch="dscnn", width=8, blocks=2, embedding_dim=6, towers=2)
     train_m, serve_m = build_aux((98, 40), len(data.words), len(data.words) + 1, net)
     assert tower_count(serve_m) == 2 and len(train_m.outputs) == 5  # embedding, 2 served softmaxes, 2 fine ones
@@ -327,22 +337,11 @@ def test_reverse_gradient_is_identity_forward_and_negated_backward():
 def test_domain_adversary_trains_beside_and_is_not_served(tmp_path):
     """TrainConfig.domain_weight > 0: the train model gains a people-vs-synthetic softmax behind a reversed gradient;
     the served model is the plain one (embedding, probs) with no trace of it."""
-    import shutil
-
-    from trainer.dataset import build_dataset, load_dataset, speaker_kind
+    from trainer.dataset import load_dataset, speaker_kind
     from trainer.nets import NetConfig, build_aux
     from trainer.train import DOMAINS, TrainConfig, _train_core, pool_datasets
 
-    root = tmp_path / "c"
-    make_clips(root / "tones", speakers=4, takes=6)
-    make_clips(tmp_path / "u", speakers=4, takes=6, seed=1, words={"buzz": (1800.0, 0.3)})
-    (root / "tones" / "_unknown_").mkdir()
-    for f in sorted((tmp_path / "u").glob("*/*.wav")):
-        shutil.move(f, root / "tones" / "_unknown_" / f.name)
-    for f in sorted(root.glob("tones/*/spk[23]_*.wav")):  # half the speakers are synthetic voices
-        f.rename(f.with_name("tts-espeak-" + f.name))
-    build_dataset(root, "tones")
-    data = pool_datasets([load_dataset(root / "tones.npz")])
+    data = pool_datasets([load_dataset(_tones_with_unknown(tmp_path, synthetic="spk[23]"))])
     assert {DOMAINS[speaker_kind(s)] for s in data.speakers} == {0, 1}
     net = NetConfig(arch="dscnn", width=8, blocks=2, embedding_dim=6)
     train_m, serve_m = build_aux((98, 40), len(data.words), len(data.words) + 1, net, n_domains=2)
