@@ -284,7 +284,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     if n_fine == n_classes:
         model = serve = build_net(shape, n_classes, cfg.net)
     elif aux:
-        reversal = keras.Variable(0.0, trainable=False, name="reversal")  # DANN's ramp, set every epoch
+        reversal = keras.Variable(0.0, trainable=False, name="reversal") if adversary else 1.0  # set every epoch
         model, serve = build_aux(shape, n_classes, n_fine, cfg.net, n_domains=len(set(DOMAINS.values())) * adversary,
                                  reversal=reversal)
     else:
