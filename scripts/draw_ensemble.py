@@ -38,24 +38,26 @@ def main(argv: list[str] | None = None) -> int:
     sets = {k: v for k, v in sets.items() if v.is_dir()}
     probs = {k: [embed_folder(b, folder) for b in bundles] for k, folder in sets.items()}
 
+    def kinds(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a vocabulary word was said, a never-trained word was said); _silence_ clips are neither."""
+        said = np.array([w in labels and not special[labels.index(w)] for w in words], bool)
+        return said, np.array([w not in labels for w in words], bool)
+
     def rates(p: np.ndarray, words: np.ndarray, t: float) -> tuple[float, float]:
         choice, value = gated(p, special, "vocabulary")
         accepted = (choice >= 0) & (value >= t)
-        said = np.array([w in labels and not special[labels.index(w)] for w in words])
+        said, unseen = kinds(words)
         heard = np.array([labels[c] if c >= 0 else "" for c in choice])
         acc = float(np.mean((accepted & (heard == words))[said])) if said.any() else float("nan")
-        words_oov = np.array([w not in labels for w in words])
-        fa = float(np.mean(accepted[words_oov])) if words_oov.any() else float("nan")
+        fa = float(np.mean(accepted[unseen])) if unseen.any() else float("nan")
         return 100 * acc, 100 * fa
 
     names = [f"#{i + 1}" for i in range(len(bundles))] + ["mean"]
     for i, b in enumerate(a.bundles):
         print(f"#{i + 1} = {b}")
-    def counts(words) -> str:
-        digits = sum(w in labels and not special[labels.index(w)] for w in words)
-        return f"{digits} digits, {sum(w not in labels for w in words)} other words"
-
-    print("per set: accuracy / false accepts (%); " + "; ".join(f"{k}: {counts(v[0].words)}" for k, v in probs.items()))
+    counts = {k: [int(m.sum()) for m in kinds(np.asarray(v[0].words))] for k, v in probs.items()}
+    print("per set: accuracy / false accepts (%); "
+          + "; ".join(f"{k}: {d} digits, {o} other words" for k, (d, o) in counts.items()))
     print(f"{'threshold':>9}  {'model':>5}  " + "  ".join(f"{k:>13}" for k in probs))
     for t in (float(x) for x in a.thresholds.split(",")):
         for j, name in enumerate(names):
