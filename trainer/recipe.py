@@ -167,6 +167,18 @@ def sc_speakers(sc: Path, words: list[str]) -> list[str]:
     return sorted({f.name.split("_")[0] for w in words for f in (sc / w).glob("*.wav")})
 
 
+def sc_test_speakers(speakers: list[str], seed: int, fraction: float, fold: tuple[int, int] | None = None) -> list[str]:
+    """The SC speakers whose digits are held out: a random `fraction` of them, or fold k of n disjoint groups."""
+    rng = np.random.default_rng(seed)
+    if fold is None:
+        return sorted(rng.choice(speakers, size=max(1, round(fraction * len(speakers))), replace=False).tolist())
+    k, n = fold
+    if not 0 <= k < n or n > len(speakers):
+        raise ValueError(f"SC fold {k}/{n}: needs 0 <= k < n <= {len(speakers)} speakers")
+    order = rng.permutation(len(speakers))
+    return sorted(speakers[i] for i in order[k::n])
+
+
 def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed: int, prefix: str = "noise") -> int:
     """n one-second chunks at random gains from the `part` (fractions) of each noise file -> out/*.wav (16 kHz)."""
     import soundfile as sf
@@ -195,21 +207,20 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
                    n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
-                   sc_unknown: int = 40) -> dict:
+                   sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
     and other words + noise chunks (_silence_, from the first 70 % of each noise file).
     root/sc-test: the digits of SC speakers kept out of training; root/oov: words never trained on + the last 25 % of
-    each noise file (as _silence_).
+    each noise file (as _silence_). `sc_fold` (k, n): the k-th of n disjoint groups of the SC digit speakers is held
+    out instead of a random `test_fraction` of them, so that n runs test every SC speaker once.
     """
     sc, digits = shared / "speech-commands", root / "digits"
     link_fsdd(shared / "fsdd", digits, takes=fsdd_takes)  # 50 takes of 6 voices are near-duplicates: half suffice
     link_sc(sc, digits, DIGITS, repeat=sc_repeat)  # the few real, varied voices count more
     link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=sc_unknown, seed=seed)
-    spk = sc_speakers(sc, DIGITS)
-    rng = np.random.default_rng(seed)
-    test = sorted(rng.choice(spk, size=max(1, round(test_fraction * len(spk))), replace=False).tolist())
+    test = sc_test_speakers(sc_speakers(sc, DIGITS), seed, test_fraction, sc_fold)
     jobs = tts_jobs(DIGITS, digits, n_espeak=n_espeak, seed=seed)
     unknown_words = TTS_UNKNOWN if rhymes else [w for w in TTS_UNKNOWN if w not in RHYMES]
     jobs += tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 14), seed=seed + 1, label="_unknown_",

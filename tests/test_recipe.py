@@ -1,0 +1,27 @@
+"""The recipe's choice of held-out Speech Commands speakers."""
+
+import pytest
+
+from trainer.recipe import sc_test_speakers
+
+SPEAKERS = [f"{i:08x}" for i in range(45)]
+
+
+def test_folds_hold_out_every_speaker_exactly_once():
+    folds = [sc_test_speakers(SPEAKERS, 0, 0.4, (k, 3)) for k in range(3)]
+    assert sorted(s for f in folds for s in f) == SPEAKERS
+    assert [len(f) for f in folds] == [15, 15, 15]
+    # another seed deals other groups
+    assert sc_test_speakers(SPEAKERS, 1, 0.4, (0, 3)) != folds[0]
+
+
+def test_random_fraction_without_a_fold():
+    test = sc_test_speakers(SPEAKERS, 0, 0.4)
+    assert len(test) == 18 and set(test) <= set(SPEAKERS)
+    assert test == sc_test_speakers(SPEAKERS, 0, 0.4)  # the seed decides
+
+
+@pytest.mark.parametrize("fold", [(3, 3), (-1, 3), (0, 46)])
+def test_impossible_fold_is_refused(fold):
+    with pytest.raises(ValueError, match="SC fold"):
+        sc_test_speakers(SPEAKERS, 0, 0.4, fold)
