@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="mel-axis stretch range of the augmentation (vocal-tract length)")
     ap.add_argument("--snr", type=float, nargs=2, default=(0.0, 20.0), metavar=("LO", "HI"),
                     help="background-noise SNR range of the augmentation, dB")
+    ap.add_argument("--noise-p", type=float, default=0.6,
+                    help="how often a training copy gets background noise mixed in")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
@@ -59,9 +61,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="domain-adversarial loss weight: people vs synthetic voices (0: off)")
     ap.add_argument("--enroll-copies", type=int, default=0,
                     help="perturbed copies of each animals clip in enrolment (of each negative: half as many)")
+    ap.add_argument("--sc-fold", default=None, metavar="K/N",
+                    help="hold out the K-th (from 0) of N disjoint groups of Speech Commands digit speakers "
+                         "instead of a random 40 %%")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
     a = ap.parse_args(argv)
+    fold = None
+    if a.sc_fold is not None:
+        try:
+            k, n = (int(v) for v in a.sc_fold.split("/"))
+        except ValueError:
+            ap.error(f"--sc-fold {a.sc_fold!r}: expected K/N, e.g. 0/3")
+        if not 0 <= k < n:
+            ap.error(f"--sc-fold {a.sc_fold}: K counts from 0 and must be below N")
+        fold = (k, n)
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
@@ -88,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(a.work)
     a.work.mkdir(parents=True, exist_ok=True)
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
-                          sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown)
+                          sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
     lap("digits data")
@@ -98,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
                       domain_weight=a.domain_weight,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
-                      augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref))
+                      augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
+                                            noise_p=a.noise_p))
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")
