@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.train_support import WORDS, make_clips
-from trainer.augment import AugmentConfig, mel_warp, spec_augment
+from trainer.augment import AugmentConfig, mel_warp, perturb_audio, random_eq, spec_augment
 from trainer.train import calibrate_threshold
 
 
@@ -71,6 +71,28 @@ def test_mel_warp_identity_and_shift():
     s = np.tile(np.arange(40, dtype=np.float32), (98, 1))
     assert np.allclose(mel_warp(s, 1.0), s)
     assert mel_warp(s, 1.1)[0, 20] < 20  # stretching up moves content to higher bands
+
+
+def test_random_eq_colours_within_its_bound_and_keeps_timing():
+    impulse = np.zeros(1001, np.float32)
+    impulse[500] = 1.0
+    gen = np.random.default_rng(3)
+    swings = []
+    for _ in range(50):
+        y = random_eq(impulse, gen, 6.0)
+        assert y.shape == impulse.shape and int(np.argmax(np.abs(y))) == 500  # linear phase, delay removed
+        f = np.fft.rfftfreq(4096, 1 / 16000)
+        db = 20 * np.log10(np.abs(np.fft.rfft(y, 4096))[(f > 100) & (f < 7000)] + 1e-9)
+        swings.append(np.abs(db).max())
+    assert max(swings) <= 6.5 and np.median(swings) > 1.0
+
+
+def test_eq_off_draws_nothing_so_the_shipped_recipe_is_unchanged():
+    x = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    off = perturb_audio(x, np.random.default_rng(7), [], AugmentConfig())
+    assert np.array_equal(off, perturb_audio(x, np.random.default_rng(7), [], AugmentConfig(eq_db=3.0)))
+    on = perturb_audio(x, np.random.default_rng(7), [], AugmentConfig(eq_p=1.0))
+    assert not np.array_equal(off, on)
 
 
 def test_calibrated_threshold_limits_false_accepts():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, sosfilt
+from scipy.signal import butter, fftconvolve, firwin2, sosfilt
 
 from shared.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, read_audio, resample
 from shared.features import Frontend, FrontendConfig
@@ -35,6 +35,8 @@ class AugmentConfig:
     highpass_hz: tuple[float, float] = (80.0, 400.0)
     lowpass_p: float = 0.5
     lowpass_hz: tuple[float, float] = (2500.0, 4000.0)
+    eq_p: float = 0.0  # a random microphone colouring (random_eq); 0 = off, as the shipped recipe
+    eq_db: float = 10.0
     noise_p: float = 0.6
     snr_db: tuple[float, float] = (0.0, 20.0)
     snr_ref: str = "clip"  # "speech": SNR against the word's loud frames (as bench/ and users mean it); "clip": whole clip
@@ -74,6 +76,8 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
     if rng.random() < cfg.lowpass_p:
         sos = butter(6, rng.uniform(*cfg.lowpass_hz), btype="low", fs=SAMPLE_RATE, output="sos")
         x = sosfilt(sos, x).astype(np.float32)
+    if cfg.eq_p > 0 and rng.random() < cfg.eq_p:  # no draw when off: the shipped recipe's random stream is kept
+        x = random_eq(x, rng, cfg.eq_db)
     pad = int(rng.integers(0, SAMPLE_RATE // 4))
     x = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(int(rng.integers(0, SAMPLE_RATE // 4)), np.float32)])
     if noises and rng.random() < cfg.noise_p:
@@ -86,6 +90,17 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
         x = x + seg * np.float32(np.sqrt(p_sig / (p_noise * 10 ** (snr / 10))))
     x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def random_eq(x: np.ndarray, rng: np.random.Generator, max_db: float, taps: int = 65) -> np.ndarray:
+    """x through a random smooth colouring of up to ±max_db, as microphones and laptops give their users' voices:
+    a tilt and two slower bumps on a log-frequency axis, as a linear-phase FIR (its delay removed)."""
+    f = np.linspace(0.0, SAMPLE_RATE / 2, 33)
+    u = np.log2(np.maximum(f, 50.0) / 50.0) / np.log2(SAMPLE_RATE / 2 / 50.0)
+    db = sum(rng.uniform(-1.0, 1.0) * np.cos(np.pi * k * u) for k in (1, 2, 3))
+    db = db / max(float(np.abs(db).max()), 1e-6) * rng.uniform(0.0, max_db)
+    h = firwin2(taps, f, 10 ** (db / 20), fs=SAMPLE_RATE)
+    return np.convolve(x, h, mode="same").astype(np.float32)
 
 
 def speech_power(x: np.ndarray, hop: int = SAMPLE_RATE // 100, within_db: float = 20.0) -> float:

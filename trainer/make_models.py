@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="background-noise SNR range of the augmentation, dB")
     ap.add_argument("--noise-p", type=float, default=0.6,
                     help="how often a training copy gets background noise mixed in")
+    ap.add_argument("--eq", type=float, nargs=2, default=(0.0, 10.0), metavar=("P", "DB"),
+                    help="how often a training copy gets a random microphone colouring, and its largest swing in dB")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                       domain_weight=a.domain_weight,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
-                                            noise_p=a.noise_p))
+                                            noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1]))
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")
