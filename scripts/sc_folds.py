@@ -20,6 +20,8 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.sc_folds", description=__doc__.split("\n\n")[0])
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
+    ap.add_argument("--thresholds", default="0.5,0.7,0.8,0.9,0.95",
+                    help="other points of the curve, each pooled over the folds")
     a = ap.parse_args(argv)
     from trainer.evaluate import evaluate_folder, proportion_ci95
 
@@ -50,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = proportion_ci95(k, n)
         return f"{100 * k / max(n, 1):.1f} % ({k}/{n}, 95 % {100 * lo:.0f}-{100 * hi:.0f} %)"
 
+    print("the same threshold in every fold: SC digits right / never-trained words and noise accepted")
+    for t in (float(v) for v in a.thresholds.split(",")):
+        sc_k = sc_n = fa_k = fa_n = 0
+        for work, bundle in pairs:
+            sc = evaluate_folder(bundle, work / "sc-test", threshold=t)
+            oov = evaluate_folder(bundle, work / "oov", threshold=t)
+            sc_k, sc_n, fa_k, fa_n = sc_k + sc.correct, sc_n + sc.n, fa_k + oov.oov_false_accepts, fa_n + oov.oov_n
+        print(f"  {t:4.2f}  {100 * sc_k / max(sc_n, 1):5.1f} % / {100 * fa_k / max(fa_n, 1):5.1f} %")
     k, n = totals["oov"]
     print(f"pooled: SC digits right at each fold's threshold {pooled('own')}; at 0 {pooled('zero')}; "
           f"never-trained words and noise accepted {100 * k / max(n, 1):.1f} % on average (the same clips each fold)")
