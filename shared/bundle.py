@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.features import FrontendConfig
+from shared.features import BUNDLE_CHOICES, FrontendConfig
 from shared.segment import SegmenterConfig
 
 FORMAT_VERSION = 1
@@ -165,6 +165,8 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
     if m.frontend_hash and m.frontend_hash != fcfg.hash:
         raise BundleError(f"{mf}: frontend_hash does not match its frontend config")
     want = expect_frontend or FrontendConfig()
+    # the stamp options a bundle chooses for itself: any wordstamp that knows the key computes them
+    want = dataclasses.replace(want, **{k: getattr(fcfg, k) for k in BUNDLE_CHOICES})
     if fcfg.hash != want.hash:
         raise BundleError(f"{p}: made for feature frontend {fcfg.hash}, but this wordstamp computes {want.hash}; "
                           "re-export the model or use a matching wordstamp")

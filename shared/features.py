@@ -50,16 +50,27 @@ class FrontendConfig(DictConfig):
     # hangover, frames the daemon already holds when a word ends, so the trailing context adds no latency.
     context_before: int = 20
     context_after: int = 12
-
+    # > 0: every band of a stamp is floored this many dB below its loudest frame in the segment, so the quiet between
+    # and around the sounds reads the same in a quiet room and a noisy one (make_stamp). 0 = off, as every bundle
+    # before round 12.
+    band_floor_db: float = 0.0
 
     @property
     def hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        d = self.to_dict()
+        for key, off in _ADDED_LATER.items():  # a key added later is hashed only when used: older bundles still match
+            if d.get(key) == off:
+                d.pop(key)
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     @property
     def stamp_shape(self) -> tuple[int, int]:
         return (self.stamp_frames, self.n_mels)
+
+
+_ADDED_LATER = {"band_floor_db": 0.0}
+BUNDLE_CHOICES = ("band_floor_db",)  # stamp options each bundle picks; the rest must be what this wordstamp computes
 
 
 def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
@@ -163,6 +174,8 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
     out_shape = (S, cfg.n_mels)
     if mel.shape[0] == 0:
         return np.zeros(out_shape, np.float32)
+    if cfg.band_floor_db > 0:  # log-mel is ln(power): dB / (10 / ln 10)
+        mel = np.maximum(mel, mel.max(axis=0, keepdims=True) - np.float32(cfg.band_floor_db * np.log(10.0) / 10.0))
     x = mel - np.float32(mel.mean())
     T = x.shape[0]
     if T > S:

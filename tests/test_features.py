@@ -54,3 +54,33 @@ def test_config_hash_changes_with_any_field():
     assert base.hash != dataclasses.replace(base, n_mels=32).hash
     with pytest.raises(ValueError):
         FrontendConfig.from_dict({**base.to_dict(), "bogus": 1})
+
+
+def test_a_later_key_left_off_keeps_older_bundles_hash():
+    """band_floor_db came in round 12: a manifest written before it (no such key) still matches the running frontend
+    when the key is off, and using it is a different frontend."""
+    base = FrontendConfig()
+    older = {k: v for k, v in base.to_dict().items() if k != "band_floor_db"}
+    assert FrontendConfig.from_dict(older).hash == base.hash
+    assert dataclasses.replace(base, band_floor_db=20.0).hash != base.hash
+
+
+def test_band_floor_makes_the_background_level_irrelevant(rng):
+    """Flooring each band 20 dB under its loudest frame: the same word over a background 30 or 45 dB down gives one
+    stamp (unfloored, two), and no band of the stamp spans more than 20 dB."""
+    cfg = FrontendConfig()
+    floored = dataclasses.replace(cfg, band_floor_db=20.0)
+    word = rng.uniform(0.0, 2.0, (40, cfg.n_mels)).astype(np.float32)  # ln power, loud (within ~9 dB of each other)
+    stamps = {}
+    for down_db in (30.0, 45.0):
+        bg = np.float32(-down_db / 4.343) + rng.uniform(-0.5, 0.5, (30, cfg.n_mels)).astype(np.float32)
+        mel = np.concatenate([bg[:15], word, bg[15:]])
+        stamps[down_db] = (make_stamp(mel, cfg), make_stamp(mel, floored))
+    plain30, floor30 = stamps[30.0]
+    plain45, floor45 = stamps[45.0]
+    np.testing.assert_allclose(floor30, floor45, atol=1e-5)
+    assert np.abs(plain30 - plain45).max() > 1.0
+    T = word.shape[0] + 30
+    off = (cfg.stamp_frames - T) // 2
+    span_db = (floor30[off:off + T].max(axis=0) - floor30[off:off + T].min(axis=0)) * 4.343
+    assert span_db.max() <= 20.0 + 1e-3

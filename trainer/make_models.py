@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="how often a training copy gets background noise mixed in")
     ap.add_argument("--eq", type=float, nargs=2, default=(0.0, 10.0), metavar=("P", "DB"),
                     help="how often a training copy gets a random microphone colouring, and its largest swing in dB")
+    ap.add_argument("--masks", type=int, nargs=4, default=(1, 8, 1, 5), metavar=("T", "T_MAX", "F", "F_MAX"),
+                    help="SpecAugment: T time masks of up to T_MAX frames and F frequency masks of up to F_MAX bands")
+    ap.add_argument("--band-floor", type=float, default=0.0, metavar="DB",
+                    help="floor every band of a stamp this many dB below its loudest frame (0: off, as shipped)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.enroll import embed_folder, enroll_folder, shots_curve
     from trainer.evaluate import confusion_png, evaluate_folder
     from trainer.export import export_run
+    from shared.features import FrontendConfig
     from trainer.augment import AugmentConfig
     from trainer.nets import NetConfig
     from trainer.recipe import prepare_animals, prepare_digits
@@ -106,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
                           sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold)
     npz = a.work / "digits.npz"
-    rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed)
+    rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
+                        frontend_cfg=FrontendConfig(band_floor_db=a.band_floor))
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies,
                       seed=a.seed if a.train_seed is None else a.train_seed,
@@ -115,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                       domain_weight=a.domain_weight,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
-                                            noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1]))
+                                            noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1],
+                                            time_masks=a.masks[0], time_mask_max=a.masks[1],
+                                            freq_masks=a.masks[2], freq_mask_max=a.masks[3]))
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")
