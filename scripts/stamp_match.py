@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--band-floor", type=float, nargs="+", default=[0.0, 15.0, 20.0, 30.0, 40.0])
     a = ap.parse_args(argv)
     from bench.heldout import noise_test_audio
+    from bench.streams import mix_noise
     from shared.audio import read_audio
     from shared.features import Frontend, FrontendConfig
     from shared.segment import clip_stamp
@@ -46,12 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(files)} clips; own clean stamp matched first / mean correlation with it / with the other clips")
     for snr in a.snr:
         rng = np.random.default_rng(int(snr * 10))
-        noisy = []
-        for x in clean:
-            n = noises[int(rng.integers(len(noises)))]
-            s = int(rng.integers(0, n.size - x.size)) if n.size > x.size else 0
-            seg = np.resize(n[s:s + x.size], x.size)
-            noisy.append(x + seg * np.float32(np.sqrt(np.mean(x**2) / (np.mean(seg**2) * 10 ** (snr / 10) + 1e-12))))
+        noisy = [mix_noise(x, noises[int(rng.integers(len(noises)))], snr, rng, speech_rms=float(np.sqrt(np.mean(x**2))))
+                 for x in clean]
         for floor in a.band_floor:
             fe = Frontend(dataclasses.replace(FrontendConfig(), band_floor_db=floor))
             A, B = (_standardised(np.stack([clip_stamp(x, fe).ravel() for x in xs])) for xs in (clean, noisy))
