@@ -6,7 +6,8 @@ matched (correlation) against the clean stamps of all the clips; how often is it
 
 A stamp option that keeps a word recognisable in noise should raise this; one that throws away what tells clips apart
 would also make other clips look alike (the mean correlation with the others is printed beside it). Noise: the
-held-out tail of each recording in ../shared/data/noise, at the SNR against the whole clip, seeded.
+held-out tail of each recording in ../shared/data/noise, at the SNR against the whole clip, seeded. data/recipe is the
+recipe's folder (`make models` writes it).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, folder in enumerate(folders):
         found = sorted(folder.glob("*/*.wav"))
         if not found:
-            ap.error(f"{folder}: no <word>/*.wav clips")
+            ap.error(f"{folder}: no <word>/*.wav clips (data/recipe comes from `make models`)")
         files += found if i == 0 else found[:a.limit]
     clean = [read_audio(f) for f in files]
     noises = noise_test_audio(a.shared)
