@@ -167,7 +167,8 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
     The segment is centred (plus `shift` frames, for augmentation), a longer one is cropped around its centre, and the
     rest of the window is filled with the segment's quietest value, so neighbouring words never leak in and the stamp
     needs no audio after the segment (low latency). Subtracting the mean makes it independent of input gain (each
-    band's own mean, which would also cancel a microphone's colouring, measured worse: see models/README.md).
+    band's own mean, which would also cancel a microphone's colouring, measured worse: see models/README.md). A bundle
+    with `band_floor_db` first floors each band that many dB under its loudest frame (Round 12; off when shipped).
     """
     S = cfg.stamp_frames
     mel = np.asarray(mel, dtype=np.float32)
