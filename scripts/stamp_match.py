@@ -45,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     noises = noise_test_audio(a.shared)
     if not noises:
         ap.error(f"{a.shared / 'noise'}: no noise recordings")
+    fronts = {floor: Frontend(dataclasses.replace(FrontendConfig(), band_floor_db=floor)) for floor in a.band_floor}
+    stamps = {floor: _standardised(np.stack([clip_stamp(x, fe).ravel() for x in clean])) for floor, fe in fronts.items()}
     print(f"{len(files)} clips; own clean stamp matched first / mean correlation with it / with the other clips")
     for snr in a.snr:
         rng = np.random.default_rng(int(snr * 10))
         noisy = [mix_noise(x, noises[int(rng.integers(len(noises)))], snr, rng, speech_rms=float(np.sqrt(np.mean(x**2))))
                  for x in clean]
-        for floor in a.band_floor:
-            fe = Frontend(dataclasses.replace(FrontendConfig(), band_floor_db=floor))
-            A, B = (_standardised(np.stack([clip_stamp(x, fe).ravel() for x in xs])) for xs in (clean, noisy))
+        for floor, fe in fronts.items():
+            A = stamps[floor]  # the clean stamps, computed once for every SNR
+            B = _standardised(np.stack([clip_stamp(x, fe).ravel() for x in noisy]))
             c = B @ A.T / A.shape[1]
             own = np.diag(c)
             others = (c.sum(axis=1) - own) / (len(own) - 1)

@@ -58,9 +58,9 @@ class FrontendConfig(DictConfig):
     @property
     def hash(self) -> str:
         d = self.to_dict()
-        for key, off in _ADDED_LATER.items():  # a key added later is hashed only when used: older bundles still match
-            if d.get(key) == off:
-                d.pop(key)
+        for f in dataclasses.fields(self):  # a key added later is hashed only when used: older bundles still match
+            if f.name in _ADDED_LATER and d[f.name] == f.default:
+                d.pop(f.name)
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -69,7 +69,7 @@ class FrontendConfig(DictConfig):
         return (self.stamp_frames, self.n_mels)
 
 
-_ADDED_LATER = {"band_floor_db": 0.0}
+_ADDED_LATER = ("band_floor_db",)  # hashed only when not at their default
 BUNDLE_CHOICES = ("band_floor_db",)  # stamp options each bundle picks; the rest must be what this wordstamp computes
 
 
