@@ -1,8 +1,8 @@
-"""The recipe's choice of held-out Speech Commands speakers."""
+"""The recipe's choice of held-out Speech Commands speakers and whose clips it links."""
 
 import pytest
 
-from trainer.recipe import sc_test_speakers
+from trainer.recipe import link_sc, sc_test_speakers
 
 SPEAKERS = [f"{i:08x}" for i in range(45)]
 
@@ -25,3 +25,15 @@ def test_random_fraction_without_a_fold():
 def test_impossible_fold_is_refused(fold):
     with pytest.raises(ValueError, match="SC fold"):
         sc_test_speakers(SPEAKERS, 0, 0.4, fold)
+
+
+def test_link_sc_keeps_only_the_named_speakers(tmp_path):
+    sc = tmp_path / "sc"
+    for w, spk in (("bed", "aaaa0001"), ("bed", "bbbb0002"), ("happy", "aaaa0001"), ("happy", "cccc0003")):
+        (sc / w).mkdir(parents=True, exist_ok=True)
+        (sc / w / f"{spk}_nohash_0.wav").write_bytes(b"RIFF")
+    out = tmp_path / "out"
+    assert link_sc(sc, out, ["bed", "happy"], label="_unknown_", speakers={"aaaa0001"}) == 2
+    assert sorted(f.name for f in (out / "_unknown_").iterdir()) == ["aaaa0001_bed_0.wav", "aaaa0001_happy_0.wav"]
+    # without a speaker list every clip is linked, as before
+    assert link_sc(sc, tmp_path / "all", ["bed", "happy"], label="_unknown_") == 4

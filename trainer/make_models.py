@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--espeak-voices", type=int, default=200, help="espeak-ng voice+variant speakers of the digits")
     ap.add_argument("--sc-unknown", type=int, default=40,
                     help="at most this many clips of each other Speech Commands word in _unknown_")
+    ap.add_argument("--sc-unknown-voices", choices=("any", "digit-speakers"), default="any",
+                    help="whose recorded words _unknown_ learns: anyone's, or only people who also say digits")
     ap.add_argument("--sc-repeat", type=int, default=3, help="links of each Speech Commands digit clip (oversampling)")
     ap.add_argument("--warp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LO", "HI"),
                     help="mel-axis stretch range of the augmentation (vocal-tract length)")
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(a.work)
     a.work.mkdir(parents=True, exist_ok=True)
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
-                          sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold)
+                          sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold,
+                          sc_unknown_voices=a.sc_unknown_voices)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor))

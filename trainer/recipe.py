@@ -145,13 +145,14 @@ def link_fsdd(fsdd: Path, root: Path, speakers: list[str] | None = None, takes: 
 
 
 def link_sc(sc: Path, root: Path, words: list[str], label: str | None = None, max_per_word: int = 10_000,
-            seed: int = 0, repeat: int = 1) -> int:
-    """Speech Commands `<word>/HASH_nohash_N.wav` -> root/<word or label>/HASH_<word>_N.wav (at most max_per_word);
-    `repeat` > 1 links each clip that many times (oversampling: augmentation makes every copy different)."""
+            seed: int = 0, repeat: int = 1, speakers: set[str] | None = None) -> int:
+    """Speech Commands `<word>/HASH_nohash_N.wav` -> root/<word or label>/HASH_<word>_N.wav (at most max_per_word,
+    only `speakers`' clips when given); `repeat` > 1 links each clip that many times (oversampling: augmentation
+    makes every copy different)."""
     rng = np.random.default_rng(seed)
     n = 0
     for w in words:
-        files = sorted((sc / w).glob("*.wav"))
+        files = [f for f in sorted((sc / w).glob("*.wav")) if speakers is None or f.name.split("_")[0] in speakers]
         if len(files) > max_per_word:
             files = [files[i] for i in sorted(rng.choice(len(files), max_per_word, replace=False))]
         for f in files:
@@ -207,7 +208,8 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
                    n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
-                   sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None) -> dict:
+                   sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None,
+                   sc_unknown_voices: str = "any") -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -215,12 +217,18 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     root/sc-test: the digits of SC speakers kept out of training; root/oov: words never trained on + the last 25 % of
     each noise file (as _silence_). `sc_fold` (k, n): the k-th of n disjoint groups of the SC digit speakers is held
     out instead of a random `test_fraction` of them, so that n runs test every SC speaker once.
+    `sc_unknown_voices` "digit-speakers": the recorded `_unknown_` words only from people who also say digits, so
+    that a recorded voice alone does not tell `_unknown_` from a digit ("any": from whoever said them).
     """
+    if sc_unknown_voices not in ("any", "digit-speakers"):
+        raise ValueError(f"sc_unknown_voices {sc_unknown_voices!r}: expected 'any' or 'digit-speakers'")
     sc, digits = shared / "speech-commands", root / "digits"
     link_fsdd(shared / "fsdd", digits, takes=fsdd_takes)  # 50 takes of 6 voices are near-duplicates: half suffice
     link_sc(sc, digits, DIGITS, repeat=sc_repeat)  # the few real, varied voices count more
-    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=sc_unknown, seed=seed)
-    test = sc_test_speakers(sc_speakers(sc, DIGITS), seed, test_fraction, sc_fold)
+    digit_speakers = sc_speakers(sc, DIGITS)
+    link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=sc_unknown, seed=seed,
+            speakers=set(digit_speakers) if sc_unknown_voices == "digit-speakers" else None)
+    test = sc_test_speakers(digit_speakers, seed, test_fraction, sc_fold)
     jobs = tts_jobs(DIGITS, digits, n_espeak=n_espeak, seed=seed)
     unknown_words = TTS_UNKNOWN if rhymes else [w for w in TTS_UNKNOWN if w not in RHYMES]
     jobs += tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 14), seed=seed + 1, label="_unknown_",
