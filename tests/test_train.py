@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.train_support import WORDS, make_clips
-from trainer.augment import AugmentConfig, mel_warp, perturb_audio, random_eq, spec_augment
+from trainer.augment import AugmentConfig, mel_warp, mixup, perturb_audio, random_eq, spec_augment
 from trainer.train import calibrate_threshold
 
 
@@ -65,6 +65,25 @@ def test_spec_augment_masks_with_the_background(rng):
     changed = y != x
     assert changed.any()
     assert np.allclose(y[changed], np.broadcast_to(x.reshape(8, -1).min(1)[:, None, None], x.shape)[changed])
+
+
+def test_mixup_blends_stamps_targets_and_weights_alike(rng):
+    x = rng.normal(size=(64, 98, 40)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 64)]
+    w = rng.uniform(0.5, 2.0, 64).astype(np.float32)
+    xm, (ym,), wm = mixup(x, [y], w, 0.4, np.random.default_rng(1))
+    assert xm.shape == x.shape and ym.dtype == np.float32
+    assert np.allclose(ym.sum(1), 1) and (ym.max(1) < 1).sum() > 32  # soft targets, still distributions
+    # each row is lam * itself + (1 - lam) * one partner: recover lam from a target and check the stamp and weight
+    r = np.random.default_rng(1)
+    lam, j = r.beta(0.4, 0.4, 64).astype(np.float32), r.permutation(64)
+    assert np.allclose(xm, lam[:, None, None] * x + (1 - lam[:, None, None]) * x[j], atol=1e-5)
+    assert np.allclose(wm, lam * w + (1 - lam) * w[j], atol=1e-6)
+    # off: the very arrays back and no random numbers drawn
+    r0 = np.random.default_rng(7)
+    out = mixup(x, [y], w, 0.0, r0)
+    assert out[0] is x and out[1][0] is y and out[2] is w
+    assert r0.integers(1 << 30) == np.random.default_rng(7).integers(1 << 30)
 
 
 def test_mel_warp_identity_and_shift():

@@ -164,6 +164,24 @@ def spec_augment(stamps: np.ndarray, rng: np.random.Generator, cfg: AugmentConfi
     return out.astype(np.float32)
 
 
+def mixup(x: np.ndarray, targets: list[np.ndarray], weights: np.ndarray, alpha: float,
+          rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Mixup (Zhang et al. 2018): every stamp blended with a random partner, lambda ~ Beta(alpha, alpha), and its
+    targets and sample weight blended alike, so that the net is asked for in-between confidence in between inputs
+    rather than certainty everywhere. alpha <= 0: returned unchanged, drawing no random numbers."""
+    if alpha <= 0:
+        return x, targets, weights
+    n = x.shape[0]
+    lam = rng.beta(alpha, alpha, n).astype(np.float32)
+    j = rng.permutation(n)
+
+    def blend(a: np.ndarray) -> np.ndarray:
+        w = lam.reshape((n,) + (1,) * (a.ndim - 1))
+        return (w * a + (1 - w) * a[j]).astype(a.dtype)
+
+    return blend(x), [blend(t) for t in targets], blend(weights)
+
+
 _JOB: dict = {}  # inherited by forked workers: the clips, noises and configs
 
 

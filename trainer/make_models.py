@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="how often a training copy gets a random microphone colouring, and its largest swing in dB")
     ap.add_argument("--masks", type=int, nargs=4, default=(1, 8, 1, 5), metavar=("T", "T_MAX", "F", "F_MAX"),
                     help="SpecAugment: T time masks of up to T_MAX frames and F frequency masks of up to F_MAX bands")
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                    help="blend every training stamp with another, Beta(ALPHA, ALPHA) (0: off, as shipped)")
     ap.add_argument("--band-floor", type=float, default=0.0, metavar="DB",
                     help="floor every band of a stamp this many dB below its loudest frame (0: off, as shipped)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor))
     lap("digits data")
-    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies,
+    cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, mixup=a.mixup,
                       seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,

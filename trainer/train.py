@@ -20,7 +20,7 @@ import numpy as np
 from shared.audio import atomic_write_bytes
 from shared.bundle import SILENCE, UNKNOWN, special_mask
 from shared.runtime import gated
-from trainer.augment import DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, spec_augment
+from trainer.augment import DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, mixup, spec_augment
 from trainer.dataset import Dataset, choose_test_speakers, load_dataset, speaker_kind
 from trainer.nets import NetConfig
 
@@ -42,6 +42,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # of the training speakers
     patience: int = 6
     label_smoothing: float = 0.0  # smoothing caps confidence, which the reject threshold needs
+    mixup: float = 0.0  # > 0: every training stamp blended with another, Beta(mixup, mixup) (trainer.augment.mixup)
     workers: int = 2
     noise_dir: str | None = str(DEFAULT_NOISE_DIR)
     net: NetConfig = field(default_factory=NetConfig)
@@ -337,6 +338,7 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
                 reversal.assign(2.0 / (1.0 + np.exp(-10.0 * epoch / cfg.epochs)) - 1.0 if cfg.domain_ramp else 1.0)
                 d = d_tr[perm]
                 targets.append(np.eye(len(set(DOMAINS.values())), dtype=np.float32)[np.maximum(d, 0)] * (d >= 0)[:, None])
+            xe, targets, sw = mixup(xe, targets, sw, cfg.mixup, rng)
             h = model.fit(xe, targets, sample_weight=sw, batch_size=cfg.batch, epochs=1, verbose=0,
                           callbacks=[average] if average else None)
             if average:  # validate (and keep) the averaged weights; training goes on from the raw ones
