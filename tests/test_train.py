@@ -74,7 +74,7 @@ def test_mixup_blends_stamps_targets_and_weights_alike(rng):
     xm, (ym,), wm = mixup(x, [y], w, 0.4, np.random.default_rng(1))
     assert xm.shape == x.shape and ym.dtype == np.float32
     assert np.allclose(ym.sum(1), 1) and (ym.max(1) < 1).sum() > 32  # soft targets, still distributions
-    # each row is lam * itself + (1 - lam) * one partner: recover lam from a target and check the stamp and weight
+    # each row is lam * itself + (1 - lam) * one partner: the same seed redraws lam and the partners
     r = np.random.default_rng(1)
     lam, j = r.beta(0.4, 0.4, 64).astype(np.float32), r.permutation(64)
     assert np.allclose(xm, lam[:, None, None] * x + (1 - lam[:, None, None]) * x[j], atol=1e-5)
