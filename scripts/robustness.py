@@ -1,5 +1,6 @@
 """The same held-out clips as users' files may hold them: another rate and depth, quieter, zero-padded, with a DC
-offset, recorded too hot. Accuracy of a bundle on each version (rejections count as wrong).
+offset, recorded too hot, in a longer recording with a click or a noise burst away from the word. Accuracy of a bundle
+on each version (rejections count as wrong).
 
     python -m scripts.robustness models/digits [--folder data/recipe/sc-test] [--folder ~/.cache/wordstamp-bench/tts]
 
@@ -16,11 +17,30 @@ from pathlib import Path
 import numpy as np
 
 
+def _own_background(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of the clip's own quietest 100 ms, overlap-added with random signs: its room, for longer."""
+    w = 1600
+    if x.size <= w:
+        return np.zeros(n)
+    power = np.convolve(x.astype(np.float64) ** 2, np.ones(w), "valid")[::160]
+    quiet = x[int(np.argmin(power)) * 160:][:w] * np.hanning(w)
+    out = np.zeros(n + w)
+    for i in range(0, n, w // 2):
+        out[i:i + w] += quiet * rng.choice([-1.0, 1.0])
+    return out[:n]
+
+
 def versions(x: np.ndarray):
     """(name, samples, rate, soundfile subtype) of one 16 kHz clip."""
     from scipy.signal import resample_poly
 
     peak = float(np.max(np.abs(x))) + 1e-9
+    rng = np.random.default_rng(0)
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) + 1e-9
+    room = lambda seconds: _own_background(x, int(seconds * 16000), rng)  # noqa: E731
+    click = np.zeros(160)
+    click[:40] = 0.8 * np.hanning(80)[:40] * rng.choice([-1.0, 1.0], 40)  # 2.5 ms, near full scale
+    burst = 0.3 * rms * rng.standard_normal(4000) * np.hanning(4000)  # 250 ms of noise 10 dB under the word
     yield "as recorded", x, 16000, "PCM_16"
     yield "44.1 kHz stereo 24-bit", np.stack([resample_poly(x, 441, 160)] * 2, 1), 44100, "PCM_24"
     yield "8 kHz", resample_poly(x, 1, 2), 8000, "PCM_16"
@@ -32,6 +52,17 @@ def versions(x: np.ndarray):
     yield "peak at -1 dBFS", x / peak * 0.89, 16000, "PCM_16"
     yield "driven 3.5 dB past full scale", x / peak * 1.5, 16000, "PCM_16"
     yield "driven 9.5 dB past full scale", x / peak * 3.0, 16000, "PCM_16"
+    # a longer recording: the clip's own room around it, and a sound away from the word
+    yield "1 s of its own room either side", np.concatenate([room(1.0), x, room(1.0)]), 16000, "PCM_16"
+    a = room(1.0)
+    a[4000:4160] += click
+    yield "a click 0.75 s before it", np.concatenate([a, x, room(0.5)]), 16000, "PCM_16"
+    b = room(1.5)
+    b[2000:6000] += burst
+    yield "a noise burst 1.2 s before it", np.concatenate([b, x, room(0.5)]), 16000, "PCM_16"
+    c = room(1.5)
+    c[-6000:-2000] += burst
+    yield "a noise burst 1.2 s after it", np.concatenate([room(0.5), x, c]), 16000, "PCM_16"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -421,10 +421,27 @@ def word_span(mel: np.ndarray, energy_db: np.ndarray, fcfg: FrontendConfig,
               cfg: SegmenterConfig | None = None) -> tuple[int, int]:
     """The frames of the one word in a single-word clip: from the first segment's start to the last one's end.
 
+    When those segments span more than one stamp holds (with its context), the clip holds more than the word: a
+    click, a breath, a door, a second of room before or after it. Cropping the span around its centre would then cut
+    the word, so the word is the run of neighbouring segments that fits in one stamp and holds the most sound energy.
     A clip in which nothing stands out (silence, or all speech) is taken whole.
     """
     segs = segment_frames(energy_db, cfg, fcfg)
-    return (segs[0].start, segs[-1].end) if segs else (0, mel.shape[0])
+    if not segs:
+        return 0, mel.shape[0]
+    room = fcfg.stamp_frames - fcfg.context_before - fcfg.context_after
+    if len(segs) == 1 or segs[-1].end - segs[0].start <= room:
+        return segs[0].start, segs[-1].end
+    power = 10.0 ** (np.asarray(energy_db, dtype=np.float64) / 10.0)
+    mass = np.array([power[s.start:s.end].sum() for s in segs])
+    best, best_mass = (segs[0].start, segs[0].end), -1.0
+    for i in range(len(segs)):
+        for j in range(i, len(segs)):
+            if j > i and segs[j].end - segs[i].start > room:
+                break
+            if mass[i:j + 1].sum() > best_mass:
+                best, best_mass = (segs[i].start, segs[j].end), float(mass[i:j + 1].sum())
+    return best
 
 
 def clip_stamp(x: np.ndarray, frontend: Frontend, cfg: SegmenterConfig | None = None, shift: int = 0) -> np.ndarray:

@@ -116,6 +116,47 @@ def test_stamp_keeps_a_soft_onset_the_segmenter_misses(rng):
     assert stamp.shape == fe.cfg.stamp_shape
 
 
+def _frames_of(seconds: float) -> int:
+    return int(round(seconds * 100))  # 10 ms hop
+
+
+def test_a_clip_longer_than_a_stamp_keeps_its_word_not_its_centre(rng):
+    """A noise burst 1.2 s before the word (a breath, a door): first-to-last segment spans 1.6 s, more than a stamp
+    holds, and cropping that around its centre would cut the word. The word is the louder run of segments."""
+    from shared.segment import word_span
+
+    fe = Frontend()
+    room = fe.cfg.stamp_frames - fe.cfg.context_before - fe.cfg.context_after
+    quiet = lambda s: 0.001 * rng.standard_normal(int(s * 16000)).astype(np.float32)  # noqa: E731
+    burst = (0.02 * rng.standard_normal(4000) * np.hanning(4000)).astype(np.float32)  # 250 ms, 20 dB under the word
+    word = tone_word(rng, seconds=0.45, f0=150)
+    for before in (True, False):
+        parts = [quiet(0.3), burst, quiet(1.0), word, quiet(0.3)] if before else \
+            [quiet(0.3), word, quiet(1.0), burst, quiet(0.3)]
+        x = np.concatenate(parts)
+        w0 = 0.3 + (0.25 + 1.0 if before else 0.0)
+        mel, energy = fe.compute(x)
+        segs = segment_frames(energy, fcfg=fe.cfg)
+        assert len(segs) == 2 and segs[-1].end - segs[0].start > room, "the burst is expected to be a segment"
+        start, end = word_span(mel, energy, fe.cfg)
+        assert abs(start - _frames_of(w0)) <= 8 and abs(end - _frames_of(w0 + 0.45)) <= 15, (before, start, end)
+
+
+def test_segments_that_fit_one_stamp_stay_one_word(rng):
+    """A word the segmenter hears as two parts (a stop closure of 200 ms) is still taken whole, weak part and all:
+    only a span wider than a stamp makes word_span choose."""
+    from shared.segment import word_span
+
+    fe = Frontend()
+    quiet = lambda s: 0.001 * rng.standard_normal(int(s * 16000)).astype(np.float32)  # noqa: E731
+    x = np.concatenate([quiet(0.4), tone_word(rng, seconds=0.25), quiet(0.2), 0.3 * tone_word(rng, seconds=0.15),
+                        quiet(0.4)])
+    mel, energy = fe.compute(x)
+    segs = segment_frames(energy, fcfg=fe.cfg)
+    assert len(segs) == 2
+    assert word_span(mel, energy, fe.cfg) == (segs[0].start, segs[1].end)
+
+
 def test_release_ends_a_word_that_noise_would_keep_open():
     """Clatter 10 dB above the floor but 30 dB under the word keeps a word open on the floor rule alone; the release
     rule (quiet = far under the word's loudest frame) closes it one hang-over after the word, at the word's end."""
