@@ -417,31 +417,33 @@ def split_into(energy_db: np.ndarray, n_words: int, base: SegmenterConfig | None
     return (segs, cfg) if segs is not None else (None, None)
 
 
+WORD_GAP = 25  # frames: segments closer than 250 ms are parts of one word (a stop's closure, a weak /s/ of "six")
+
+
 def word_span(mel: np.ndarray, energy_db: np.ndarray, fcfg: FrontendConfig,
               cfg: SegmenterConfig | None = None) -> tuple[int, int]:
     """The frames of the one word in a single-word clip: from the first segment's start to the last one's end.
 
-    When those segments span more than one stamp holds (with its context), the clip holds more than the word: a
-    click, a breath, a door, a second of room before or after it. Cropping the span around its centre would then cut
-    the word, so the word is the run of neighbouring segments that fits in one stamp and holds the most sound energy.
-    A clip in which nothing stands out (silence, or all speech) is taken whole.
+    When those lie further apart than a stamp holds (with its context) and a pause of WORD_GAP or more splits them,
+    the clip holds more than the word: a click, a breath, a door, a second of room. Cropping the whole span around
+    its centre would cut the word, so the word is then the group of segments between such pauses that carries the most
+    sound energy. A clip in which nothing stands out (silence, or all speech) is taken whole.
     """
     segs = segment_frames(energy_db, cfg, fcfg)
     if not segs:
         return 0, mel.shape[0]
     room = fcfg.stamp_frames - fcfg.context_before - fcfg.context_after
-    if len(segs) == 1 or segs[-1].end - segs[0].start <= room:
+    if segs[-1].end - segs[0].start <= room:
         return segs[0].start, segs[-1].end
+    groups = [[segs[0]]]
+    for s in segs[1:]:
+        if s.start - groups[-1][-1].end < WORD_GAP:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
     power = 10.0 ** (np.asarray(energy_db, dtype=np.float64) / 10.0)
-    mass = np.array([power[s.start:s.end].sum() for s in segs])
-    best, best_mass = (segs[0].start, segs[0].end), -1.0
-    for i in range(len(segs)):
-        for j in range(i, len(segs)):
-            if j > i and segs[j].end - segs[i].start > room:
-                break
-            if mass[i:j + 1].sum() > best_mass:
-                best, best_mass = (segs[i].start, segs[j].end), float(mass[i:j + 1].sum())
-    return best
+    loudest = max(groups, key=lambda g: sum(float(power[s.start:s.end].sum()) for s in g))
+    return loudest[0].start, loudest[-1].end
 
 
 def clip_stamp(x: np.ndarray, frontend: Frontend, cfg: SegmenterConfig | None = None, shift: int = 0) -> np.ndarray:

@@ -142,19 +142,22 @@ def test_a_clip_longer_than_a_stamp_keeps_its_word_not_its_centre(rng):
         assert abs(start - _frames_of(w0)) <= 8 and abs(end - _frames_of(w0 + 0.45)) <= 15, (before, start, end)
 
 
-def test_segments_that_fit_one_stamp_stay_one_word(rng):
-    """A word the segmenter hears as two parts (a stop closure of 200 ms) is still taken whole, weak part and all:
-    only a span wider than a stamp makes word_span choose."""
-    from shared.segment import word_span
+def test_the_parts_of_one_word_stay_one_word(rng):
+    """A word the segmenter hears as two parts (a stop's closure) is taken whole, weak part and all, both
+    when it fits in a stamp and when it is longer than a stamp holds: only a long pause makes word_span choose."""
+    from shared.segment import WORD_GAP, word_span
 
     fe = Frontend()
+    room = fe.cfg.stamp_frames - fe.cfg.context_before - fe.cfg.context_after
     quiet = lambda s: 0.001 * rng.standard_normal(int(s * 16000)).astype(np.float32)  # noqa: E731
-    x = np.concatenate([quiet(0.4), tone_word(rng, seconds=0.25), quiet(0.2), 0.3 * tone_word(rng, seconds=0.15),
-                        quiet(0.4)])
-    mel, energy = fe.compute(x)
-    segs = segment_frames(energy, fcfg=fe.cfg)
-    assert len(segs) == 2
-    assert word_span(mel, energy, fe.cfg) == (segs[0].start, segs[1].end)
+    for first, second in ((0.25, 0.15), (0.5, 0.25)):
+        x = np.concatenate([quiet(0.4), tone_word(rng, seconds=first), quiet(0.12),
+                            0.3 * tone_word(rng, seconds=second), quiet(0.4)])
+        mel, energy = fe.compute(x)
+        segs = segment_frames(energy, fcfg=fe.cfg)
+        assert len(segs) == 2 and segs[1].start - segs[0].end < WORD_GAP
+        assert (segs[1].end - segs[0].start > room) == (first == 0.5)
+        assert word_span(mel, energy, fe.cfg) == (segs[0].start, segs[1].end)
 
 
 def test_release_ends_a_word_that_noise_would_keep_open():
