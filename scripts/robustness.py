@@ -24,10 +24,10 @@ def _own_background(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
         return np.zeros(n)
     power = np.convolve(x.astype(np.float64) ** 2, np.ones(w), "valid")[::160]
     quiet = x[int(np.argmin(power)) * 160:][:w] * np.hanning(w)
-    out = np.zeros(n + w)
-    for i in range(0, n, w // 2):
+    out = np.zeros(n + 2 * w)
+    for i in range(0, n + w, w // 2):
         out[i:i + w] += quiet * rng.choice([-1.0, 1.0])
-    return out[:n]
+    return out[w:w + n]  # every sample under two windows: no faded edge quieter than the room
 
 
 def versions(x: np.ndarray):
