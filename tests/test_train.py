@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -112,6 +113,22 @@ def test_eq_off_draws_nothing_so_the_shipped_recipe_is_unchanged():
     assert np.array_equal(off, perturb_audio(x, np.random.default_rng(7), [], AugmentConfig(eq_db=3.0)))
     on = perturb_audio(x, np.random.default_rng(7), [], AugmentConfig(eq_p=1.0))
     assert not np.array_equal(off, on)
+
+
+def test_quiet_room_fills_the_silence_around_a_word_only_when_asked():
+    """--quiet-room: a copy without background noise gets a noise recording 25-45 dB under it instead of the zeros
+    the padding leaves; off, the padding stays digital silence, as in the shipped recipe."""
+    x = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    room = [np.random.default_rng(1).normal(0, 0.05, 40000).astype(np.float32)]
+    plain = AugmentConfig(noise_p=0.0, speed=(1.0, 1.0), reverb_p=0.0, highpass_p=0.0, lowpass_p=0.0, gain_db=(0, 0))
+    off = perturb_audio(x, np.random.default_rng(7), room, plain)
+    silent = np.abs(off) == 0  # the zero padding around the clip
+    on = perturb_audio(x, np.random.default_rng(7), room, dataclasses.replace(plain, quiet_snr_db=(25.0, 45.0)))
+    assert on.shape == off.shape and silent.sum() > 0
+    assert np.all(on[silent] != 0)
+    added = on - off
+    snr = 10 * np.log10(np.mean(off.astype(np.float64) ** 2) / np.mean(added.astype(np.float64) ** 2))
+    assert 24.9 < snr < 45.1
 
 
 def test_calibrated_threshold_limits_false_accepts():

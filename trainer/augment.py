@@ -40,6 +40,10 @@ class AugmentConfig:
     noise_p: float = 0.6
     snr_db: tuple[float, float] = (0.0, 20.0)
     snr_ref: str = "clip"  # "speech": SNR against the word's loud frames (as bench/ and users mean it); "clip": whole clip
+    # A copy that gets no background noise gets a noise recording this many dB under it instead, so the context around
+    # the word is a quiet room, as the daemon always hears it, not digital silence. None = off (as the shipped recipe:
+    # no random number drawn).
+    quiet_snr_db: tuple[float, float] | None = None
     shift_frames: int = 8
     warp: tuple[float, float] = (0.9, 1.1)  # mel-axis stretch factor
     time_masks: int = 1
@@ -80,13 +84,18 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
         x = random_eq(x, rng, cfg.eq_db)
     pad = int(rng.integers(0, SAMPLE_RATE // 4))
     x = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(int(rng.integers(0, SAMPLE_RATE // 4)), np.float32)])
+    snr_range = None
     if noises and rng.random() < cfg.noise_p:
+        snr_range = cfg.snr_db
+    elif noises and cfg.quiet_snr_db is not None:
+        snr_range = cfg.quiet_snr_db
+    if snr_range is not None:
         n = noises[int(rng.integers(len(noises)))]
         s = int(rng.integers(0, n.size - x.size)) if n.size > x.size else 0
         seg = np.resize(n[s:s + x.size], x.size)
         p_sig = (speech_power(x) if cfg.snr_ref == "speech" else float(np.mean(x**2))) + 1e-10
         p_noise = float(np.mean(seg**2)) + 1e-10
-        snr = rng.uniform(*cfg.snr_db)
+        snr = rng.uniform(*snr_range)
         x = x + seg * np.float32(np.sqrt(p_sig / (p_noise * 10 ** (snr / 10))))
     x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
     return np.clip(x, -1.0, 1.0).astype(np.float32)

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="background-noise SNR range of the augmentation, dB")
     ap.add_argument("--noise-p", type=float, default=0.6,
                     help="how often a training copy gets background noise mixed in")
+    ap.add_argument("--quiet-room", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="copies without background noise get a noise recording LO-HI dB under them instead of "
+                         "digital silence around the word (off, as shipped)")
     ap.add_argument("--eq", type=float, nargs=2, default=(0.0, 10.0), metavar=("P", "DB"),
                     help="how often a training copy gets a random microphone colouring, and its largest swing in dB")
     ap.add_argument("--masks", type=int, nargs=4, default=(1, 8, 1, 5), metavar=("T", "T_MAX", "F", "F_MAX"),
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
                                             noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1],
+                                            quiet_snr_db=None if a.quiet_room is None else tuple(a.quiet_room),
                                             time_masks=a.masks[0], time_mask_max=a.masks[1],
                                             freq_masks=a.masks[2], freq_mask_max=a.masks[3]))
     run = a.runs / "digits"
