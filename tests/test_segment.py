@@ -122,7 +122,7 @@ def _frames_of(seconds: float) -> int:
 
 def test_a_clip_longer_than_a_stamp_keeps_its_word_not_its_centre(rng):
     """A noise burst 1.2 s before the word (a breath, a door): first-to-last segment spans 1.6 s, more than a stamp
-    holds, and cropping that around its centre would cut the word. The word is the louder run of segments."""
+    holds, and cropping that around its centre would cut the word. The word is the louder group of segments."""
     from shared.segment import word_span
 
     fe = Frontend()
