@@ -17,13 +17,19 @@ from pathlib import Path
 import numpy as np
 
 
-def _own_background(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n samples of the clip's own quietest 100 ms, overlap-added with random signs: its room, for longer."""
-    w = 1600
+def _quietest(x: np.ndarray, w: int = 1600) -> np.ndarray | None:
+    """The clip's quietest w samples (on a 10 ms grid), Hann-windowed; None for a clip no longer than that."""
     if x.size <= w:
-        return np.zeros(n)
+        return None
     power = np.convolve(x.astype(np.float64) ** 2, np.ones(w), "valid")[::160]
-    quiet = x[int(np.argmin(power)) * 160:][:w] * np.hanning(w)
+    return x[int(np.argmin(power)) * 160:][:w] * np.hanning(w)
+
+
+def _own_background(quiet: np.ndarray | None, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of the clip's quietest stretch (`_quietest`), overlap-added with random signs: its room, for longer."""
+    if quiet is None:
+        return np.zeros(n)
+    w = quiet.size
     out = np.zeros(n + 2 * w)
     for i in range(0, n + w, w // 2):
         out[i:i + w] += quiet * rng.choice([-1.0, 1.0])
@@ -37,7 +43,8 @@ def versions(x: np.ndarray):
     peak = float(np.max(np.abs(x))) + 1e-9
     rng = np.random.default_rng(0)
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) + 1e-9
-    room = lambda seconds: _own_background(x, int(seconds * 16000), rng)  # noqa: E731
+    quiet = _quietest(x)
+    room = lambda seconds: _own_background(quiet, int(seconds * 16000), rng)  # noqa: E731
     click = np.zeros(160)
     click[:40] = 0.8 * np.hanning(80)[:40] * rng.choice([-1.0, 1.0], 40)  # 2.5 ms, near full scale
     burst = 0.3 * rms * rng.standard_normal(4000) * np.hanning(4000)  # 250 ms of noise 10 dB under the word

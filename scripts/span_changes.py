@@ -16,13 +16,6 @@ from pathlib import Path
 import numpy as np
 
 
-def plain_span(energy_db: np.ndarray, n_frames: int, fcfg) -> tuple[int, int]:
-    from shared.segment import segment_frames
-
-    segs = segment_frames(energy_db, None, fcfg)
-    return (segs[0].start, segs[-1].end) if segs else (0, n_frames)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.span_changes", description=__doc__.split("\n\n")[0])
     ap.add_argument("folders", nargs="+", type=Path)
@@ -39,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def differs(x: np.ndarray) -> tuple[bool, str]:
         mel, energy = fe.compute(x)
-        now, before = word_span(mel, energy, fe.cfg), plain_span(energy, mel.shape[0], fe.cfg)
         segs = [(s.start, s.end) for s in segment_frames(energy, None, fe.cfg)]
+        before = (segs[0][0], segs[-1][1]) if segs else (0, mel.shape[0])  # the plain span
+        now = word_span(mel, energy, fe.cfg)
         return now != before, f"segments {segs}: {before} -> {now}"
 
     for folder in a.folders:
