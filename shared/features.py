@@ -54,6 +54,10 @@ class FrontendConfig(DictConfig):
     # and around the sounds reads the same in a quiet room and a noisy one (make_stamp). 0 = off, as every bundle
     # before round 12.
     band_floor_db: float = 0.0
+    # > 0: the whole stamp is floored this many dB below its loudest value, so digital silence (a synthetic voice, a
+    # zero-padded file) reads as a very quiet room instead of sitting 100 dB or more under the word, far below any
+    # microphone's noise (round 15). 0 = off, as every bundle before it.
+    stamp_floor_db: float = 0.0
 
     @property
     def hash(self) -> str:
@@ -69,8 +73,8 @@ class FrontendConfig(DictConfig):
         return (self.stamp_frames, self.n_mels)
 
 
-_ADDED_LATER = ("band_floor_db",)  # hashed only when not at their default
-BUNDLE_CHOICES = ("band_floor_db",)  # stamp options each bundle picks; the rest must be what this wordstamp computes
+_ADDED_LATER = ("band_floor_db", "stamp_floor_db")  # hashed only when not at their default
+BUNDLE_CHOICES = ("band_floor_db", "stamp_floor_db")  # stamp options each bundle picks; the rest must be what this wordstamp computes
 
 
 def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
@@ -168,7 +172,8 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
     rest of the window is filled with the segment's quietest value, so neighbouring words never leak in and the stamp
     needs no audio after the segment (low latency). Subtracting the mean makes it independent of input gain (each
     band's own mean, which would also cancel a microphone's colouring, measured worse: see models/README.md). A bundle
-    with `band_floor_db` first floors each band that many dB under its loudest frame (Round 12; off when shipped).
+    with `band_floor_db` first floors each band that many dB under its loudest frame (Round 12; off when shipped), one with
+    `stamp_floor_db` the whole stamp that many dB under its loudest value (Round 15).
     """
     S = cfg.stamp_frames
     mel = np.asarray(mel, dtype=np.float32)
@@ -177,6 +182,8 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
         return np.zeros(out_shape, np.float32)
     if cfg.band_floor_db > 0:  # log-mel is ln(power): dB / (10 / ln 10)
         mel = np.maximum(mel, mel.max(axis=0, keepdims=True) - np.float32(cfg.band_floor_db * np.log(10.0) / 10.0))
+    if cfg.stamp_floor_db > 0:
+        mel = np.maximum(mel, mel.max() - np.float32(cfg.stamp_floor_db * np.log(10.0) / 10.0))
     x = mel - np.float32(mel.mean())
     T = x.shape[0]
     if T > S:

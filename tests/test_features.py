@@ -84,3 +84,24 @@ def test_band_floor_makes_the_background_level_irrelevant(rng):
     off = (cfg.stamp_frames - T) // 2
     span_db = (floor30[off:off + T].max(axis=0) - floor30[off:off + T].min(axis=0)) * 4.343
     assert span_db.max() <= 20.0 + 1e-3
+
+
+def test_stamp_floor_makes_digital_silence_a_quiet_room(rng):
+    """Flooring the whole stamp 70 dB under its loudest value: the same word with digital silence around it (ln of the
+    frontend's epsilon, 100 dB and more down) or with a room 75 dB down gives one stamp, while a room 40 dB down, which
+    a microphone does hear, is left as it is."""
+    cfg = FrontendConfig()
+    floored = dataclasses.replace(cfg, stamp_floor_db=70.0)
+    word = rng.uniform(0.0, 2.0, (40, cfg.n_mels)).astype(np.float32)
+
+    def around(level: np.ndarray) -> np.ndarray:
+        return np.concatenate([level[:15], word, level[15:]])
+
+    digital = np.full((30, cfg.n_mels), np.log(cfg.log_eps), np.float32)
+    room75 = np.float32(-75 / 4.343) + rng.uniform(-0.5, 0.5, (30, cfg.n_mels)).astype(np.float32)
+    room40 = np.float32(-40 / 4.343) + rng.uniform(-0.5, 0.5, (30, cfg.n_mels)).astype(np.float32)
+    np.testing.assert_allclose(make_stamp(around(digital), floored), make_stamp(around(room75), floored), atol=1e-5)
+    assert np.abs(make_stamp(around(digital), cfg) - make_stamp(around(room75), cfg)).max() > 1.0
+    np.testing.assert_allclose(make_stamp(around(room40), floored), make_stamp(around(room40), cfg), atol=1e-5)
+    assert (make_stamp(around(digital), floored).max() - make_stamp(around(digital), floored).min()) * 4.343 <= 70.0 + 1e-3
+    assert dataclasses.replace(cfg, stamp_floor_db=70.0).hash != cfg.hash

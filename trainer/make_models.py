@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="blend every training stamp with another, Beta(ALPHA, ALPHA) (0: off, as shipped)")
     ap.add_argument("--band-floor", type=float, default=0.0, metavar="DB",
                     help="floor every band of a stamp this many dB below its loudest frame (0: off, as shipped)")
+    ap.add_argument("--stamp-floor", type=float, default=0.0, metavar="DB",
+                    help="floor the whole stamp this many dB below its loudest value (0: off, as shipped)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                           sc_unknown_voices=a.sc_unknown_voices)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
-                        frontend_cfg=FrontendConfig(band_floor_db=a.band_floor))
+                        frontend_cfg=FrontendConfig(band_floor_db=a.band_floor,
+                                                    stamp_floor_db=a.stamp_floor))
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, mixup=a.mixup,
                       seed=a.seed if a.train_seed is None else a.train_seed,
