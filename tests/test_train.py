@@ -131,6 +131,22 @@ def test_quiet_room_fills_the_silence_around_a_word_only_when_asked():
     assert 24.9 < snr < 45.1
 
 
+def test_clipping_drives_a_copy_past_full_scale_only_when_asked():
+    """--clipping: a copy is driven 1-12 dB past full scale and hard-clipped (its loudest samples flattened at ±1);
+    off, a quiet clip keeps its shape."""
+    x = (0.1 * np.sin(np.arange(8000) * 0.05)).astype(np.float32)
+    plain = AugmentConfig(noise_p=0.0, speed=(1.0, 1.0), reverb_p=0.0, highpass_p=0.0, lowpass_p=0.0, gain_db=(0, 0))
+    off = perturb_audio(x, np.random.default_rng(7), [], plain)
+    on = perturb_audio(x, np.random.default_rng(7), [], dataclasses.replace(plain, clip_p=1.0))
+    assert np.abs(off).max() < 0.11 and np.sum(np.abs(off) >= 1.0) == 0
+    flat = np.abs(on) >= 1.0
+    assert 0.05 < flat.sum() / np.count_nonzero(on) < 0.9  # 1-12 dB past full scale: some, not all, samples clipped
+    keep = ~flat & (off != 0)
+    ratio = on[keep] / off[keep]  # the rest is the same clip, only louder: 0.1 driven to 1.12-4 is 11-40 times
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-3)
+    assert 11.0 < ratio[0] < 40.0
+
+
 def test_calibrated_threshold_limits_false_accepts():
     words = ["a", "b", "_unknown_"]
     labels = np.array([0, 1, 2, 2, 2, 2])

@@ -44,6 +44,10 @@ class AugmentConfig:
     # the word is a quiet room, as the daemon always hears it, not digital silence. None = off (as the shipped recipe:
     # no random number drawn).
     quiet_snr_db: tuple[float, float] | None = None
+    # How often a copy is driven past full scale (its peak this many dB over it) and hard-clipped, as a microphone set
+    # too loud clips a user's word. 0 = off (as the shipped recipe: no random number drawn).
+    clip_p: float = 0.0
+    clip_db: tuple[float, float] = (1.0, 12.0)
     shift_frames: int = 8
     warp: tuple[float, float] = (0.9, 1.1)  # mel-axis stretch factor
     time_masks: int = 1
@@ -98,6 +102,8 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
         snr = rng.uniform(*snr_range)
         x = x + seg * np.float32(np.sqrt(p_sig / (p_noise * 10 ** (snr / 10))))
     x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
+    if cfg.clip_p > 0 and rng.random() < cfg.clip_p:
+        x = x * np.float32(10 ** (rng.uniform(*cfg.clip_db) / 20) / (float(np.max(np.abs(x))) + 1e-9))
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
