@@ -74,7 +74,8 @@ class FrontendConfig(DictConfig):
 
 
 _ADDED_LATER = ("band_floor_db", "stamp_floor_db")  # hashed only when not at their default
-BUNDLE_CHOICES = ("band_floor_db", "stamp_floor_db")  # stamp options each bundle picks; the rest must be what this wordstamp computes
+# stamp options each bundle picks; the rest must be what this wordstamp computes
+BUNDLE_CHOICES = ("band_floor_db", "stamp_floor_db")
 
 
 def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
@@ -172,8 +173,8 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
     rest of the window is filled with the segment's quietest value, so neighbouring words never leak in and the stamp
     needs no audio after the segment (low latency). Subtracting the mean makes it independent of input gain (each
     band's own mean, which would also cancel a microphone's colouring, measured worse: see models/README.md). A bundle
-    with `band_floor_db` first floors each band that many dB under its loudest frame (Round 12; off when shipped), one with
-    `stamp_floor_db` the whole stamp that many dB under its loudest value (Round 15).
+    with `band_floor_db` first floors each band that many dB under its loudest frame (Round 12; off when shipped), one
+    with `stamp_floor_db` the whole stamp that many dB under its loudest value (Round 15; off when shipped).
     """
     S = cfg.stamp_frames
     mel = np.asarray(mel, dtype=np.float32)
