@@ -68,19 +68,20 @@ def test_write_replaces_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h"]  # no temporary or old folders left behind
 
 
-def test_a_bundle_may_choose_its_stamp_options(tiny_bundle, tmp_path):
-    """band_floor_db is the bundle's own choice (every wordstamp that knows the key computes it), and what reads the
-    bundle - the recognizer, hence the daemon and evaluate - computes its stamps with it; the rest of the frontend
-    must still be this wordstamp's."""
+@pytest.mark.parametrize("key", ["band_floor_db", "stamp_floor_db"])
+def test_a_bundle_may_choose_its_stamp_options(tiny_bundle, tmp_path, key):
+    """band_floor_db and stamp_floor_db are the bundle's own choice (every wordstamp that knows the key computes it),
+    and what reads the bundle - the recognizer, hence the daemon and evaluate - computes its stamps with it; the rest
+    of the frontend must still be this wordstamp's."""
     from shared.runtime import Recognizer
 
     b = _copy(tiny_bundle, tmp_path / "floored")
-    front = {**json.loads((b / "manifest.json").read_text())["frontend"], "band_floor_db": 20.0}
+    front = {**json.loads((b / "manifest.json").read_text())["frontend"], key: 20.0}
     _edit(b, frontend=front, frontend_hash=FrontendConfig.from_dict(front).hash)
     loaded = load_bundle(b)
-    assert loaded.frontend_config.band_floor_db == 20.0
+    assert getattr(loaded.frontend_config, key) == 20.0
     assert loaded.frontend_config.hash != FrontendConfig().hash
-    assert Recognizer([b]).frontend_config.band_floor_db == 20.0
+    assert getattr(Recognizer([b]).frontend_config, key) == 20.0
     other = _copy(tiny_bundle, tmp_path / "other")
     front64 = {**front, "n_mels": 64}
     _edit(other, frontend=front64, frontend_hash=FrontendConfig.from_dict(front64).hash)
