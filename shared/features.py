@@ -166,6 +166,11 @@ class StreamingFrontend:
         return mel, energy
 
 
+def _ln_of_db(db: float) -> np.float32:
+    """A level difference in dB as a difference of the log-mel's ln(power)."""
+    return np.float32(db * np.log(10.0) / 10.0)
+
+
 def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarray:
     """A segment's log-mel frames -> the fixed (stamp_frames, n_mels) stamp the model sees.
 
@@ -181,10 +186,10 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
     out_shape = (S, cfg.n_mels)
     if mel.shape[0] == 0:
         return np.zeros(out_shape, np.float32)
-    if cfg.band_floor_db > 0:  # log-mel is ln(power): dB / (10 / ln 10)
-        mel = np.maximum(mel, mel.max(axis=0, keepdims=True) - np.float32(cfg.band_floor_db * np.log(10.0) / 10.0))
+    if cfg.band_floor_db > 0:
+        mel = np.maximum(mel, mel.max(axis=0, keepdims=True) - _ln_of_db(cfg.band_floor_db))
     if cfg.stamp_floor_db > 0:
-        mel = np.maximum(mel, mel.max() - np.float32(cfg.stamp_floor_db * np.log(10.0) / 10.0))
+        mel = np.maximum(mel, mel.max() - _ln_of_db(cfg.stamp_floor_db))
     x = mel - np.float32(mel.mean())
     T = x.shape[0]
     if T > S:
