@@ -147,6 +147,59 @@ def test_clipping_drives_a_copy_past_full_scale_only_when_asked():
     assert 11.0 < ratio[0] < 40.0
 
 
+def _vowel(f0: float, seconds: float = 0.6, sr: int = 16000) -> np.ndarray:
+    """A synthetic vowel: a pulse train at f0 through two formant resonators (700 and 1200 Hz), silence either side."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * sr)
+    src = np.zeros(n)
+    src[:: int(sr / f0)] = 1.0
+    for fc, bw in ((700.0, 90.0), (1200.0, 110.0)):
+        r = np.exp(-np.pi * bw / sr)
+        src = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * fc / sr), r * r], src)
+    x = np.concatenate([np.zeros(4000), src * np.hanning(n), np.zeros(4000)])
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def _f0_and_centroid(x: np.ndarray, sr: int = 16000) -> tuple[float, float]:
+    """Autocorrelation pitch and spectral centroid of the middle 0.3 s (the vowel's steady part)."""
+    mid = x[x.size // 2 - 2400: x.size // 2 + 2400].astype(np.float64)
+    ac = np.correlate(mid, mid, "full")[mid.size - 1:]
+    lo, hi = sr // 500, sr // 70
+    r = ac[lo:hi]
+    peaks = [i for i in range(1, r.size - 1) if r[i - 1] < r[i] >= r[i + 1] and r[i] > 0.8 * r.max()]
+    f0 = sr / (lo + peaks[0])  # the shortest strong period, not a multiple of it
+    spec = np.abs(np.fft.rfft(mid * np.hanning(mid.size))) ** 2
+    freqs = np.fft.rfftfreq(mid.size, 1 / sr)
+    return f0, float((spec * freqs).sum() / spec.sum())
+
+
+def test_change_voice_moves_pitch_and_formants_independently():
+    """--voice: Praat's Change gender moves the median pitch to the asked value and the formants by the asked factor,
+    each without the other, keeping length and peak; silence comes back as it was."""
+    from trainer.augment import change_voice
+
+    x = _vowel(120.0)
+    f0, centroid = _f0_and_centroid(x)
+    assert abs(f0 - 120.0) < 5
+    higher = change_voice(x, 1.0, 240.0)
+    f0_hi, centroid_hi = _f0_and_centroid(higher)
+    assert abs(f0_hi - 240.0) < 15 and abs(centroid_hi / centroid - 1.0) < 0.12  # pitch moved, formants stayed
+    shifted = change_voice(x, 1.2, 0.0)  # a pitch median of 0: keep the pitch
+    f0_sh, centroid_sh = _f0_and_centroid(shifted)
+    assert abs(f0_sh - 120.0) < 8 and 1.1 < centroid_sh / centroid < 1.32  # formants moved, pitch stayed
+    noise = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    for before, after in ((x, higher), (x, shifted), (noise, change_voice(noise, 1.2, 200.0))):
+        assert after.size == before.size and after.dtype == np.float32
+        assert np.abs(after).max() == pytest.approx(np.abs(before).max(), rel=1e-5)
+    silence = np.zeros(8000, np.float32)
+    np.testing.assert_array_equal(change_voice(silence, 1.2, 200.0), silence)
+    plain = AugmentConfig(noise_p=0.0, speed=(1.0, 1.0), reverb_p=0.0, highpass_p=0.0, lowpass_p=0.0, gain_db=(0, 0))
+    off = perturb_audio(x, np.random.default_rng(7), [], plain)
+    on = perturb_audio(x, np.random.default_rng(7), [], dataclasses.replace(plain, voice_p=1.0))
+    assert off.size != on.size or not np.allclose(off, on)  # asked for, every copy is another voice
+
+
 def test_calibrated_threshold_limits_false_accepts():
     words = ["a", "b", "_unknown_"]
     labels = np.array([0, 1, 2, 2, 2, 2])

@@ -10,6 +10,7 @@ Augmented copies are precomputed with a process pool (fork), since segmenting in
 from __future__ import annotations
 
 import multiprocessing as mp
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,14 @@ class AugmentConfig:
     # too loud clips a user's word. 0 = off (as the shipped recipe: no random number drawn).
     clip_p: float = 0.0
     clip_db: tuple[float, float] = (1.0, 12.0)
+    # How often a copy is said by another voice first (change_voice): its formants moved by a factor of `voice_formant`
+    # and its pitch moved to a median drawn log-uniformly from `voice_pitch_hz`, its intonation's range scaled by
+    # `voice_range`. Speed and the mel warp move pitch and formants together, so six male FSDD speakers never sound
+    # like a woman or a child; this does, independently (round 16). 0 = off (no random number drawn).
+    voice_p: float = 0.0
+    voice_formant: tuple[float, float] = (0.88, 1.22)
+    voice_pitch_hz: tuple[float, float] = (85.0, 300.0)
+    voice_range: tuple[float, float] = (0.6, 1.5)
     shift_frames: int = 8
     warp: tuple[float, float] = (0.9, 1.1)  # mel-axis stretch factor
     time_masks: int = 1
@@ -73,6 +82,9 @@ def load_noises(folder: Path | None, part: tuple[float, float] = (0.0, 0.7)) -> 
 
 def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarray], cfg: AugmentConfig) -> np.ndarray:
     """One random waveform perturbation of a word clip (16 kHz float32)."""
+    if cfg.voice_p > 0 and rng.random() < cfg.voice_p:  # no draw when off: the shipped recipe's random stream is kept
+        x = change_voice(x, float(rng.uniform(*cfg.voice_formant)),
+                         float(np.exp(rng.uniform(*np.log(cfg.voice_pitch_hz)))), float(rng.uniform(*cfg.voice_range)))
     speed = rng.uniform(*cfg.speed)
     if abs(speed - 1.0) > 0.01:
         x = resample(x, int(round(SAMPLE_RATE * speed)), SAMPLE_RATE)
@@ -105,6 +117,30 @@ def perturb_audio(x: np.ndarray, rng: np.random.Generator, noises: list[np.ndarr
     if cfg.clip_p > 0 and rng.random() < cfg.clip_p:
         x = x * np.float32(10 ** (rng.uniform(*cfg.clip_db) / 20) / (float(np.max(np.abs(x))) + 1e-9))
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def change_voice(x: np.ndarray, formant_ratio: float, pitch_hz: float, pitch_range: float = 1.0) -> np.ndarray:
+    """The clip as another voice would say it: Praat's "Change gender" (PSOLA with formants moved by resampling, via
+    parselmouth, a [train] dependency) moves its formants by `formant_ratio` and its median pitch to `pitch_hz`, its
+    pitch range scaled by `pitch_range`, keeping its length and peak level (a pitch median of 0 keeps the pitch). A
+    clip Praat cannot work on (silence) comes back unchanged."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return x
+    try:
+        with warnings.catch_warnings():  # "no voiced segments found": then only the formants move
+            warnings.simplefilter("ignore", parselmouth.PraatWarning)
+            sound = parselmouth.Sound(np.asarray(x, np.float64), sampling_frequency=SAMPLE_RATE)
+            y = call(sound, "Change gender", 75.0, 600.0, formant_ratio, pitch_hz, pitch_range, 1.0).values[0]
+    except parselmouth.PraatError:
+        return x
+    y_peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if y.size == 0 or not np.isfinite(y_peak) or y_peak == 0.0:
+        return x
+    return (y * (peak / y_peak)).astype(np.float32)
 
 
 def random_eq(x: np.ndarray, rng: np.random.Generator, max_db: float, taps: int = 65) -> np.ndarray:

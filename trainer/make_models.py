@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="floor the whole stamp this many dB below its loudest value (0: off, as shipped)")
     ap.add_argument("--clipping", type=float, default=0.0, metavar="P",
                     help="how often a training copy is driven 1-12 dB past full scale and clipped (0: off, as shipped)")
+    ap.add_argument("--voice", type=float, default=0.0, metavar="P",
+                    help="how often a training copy is said by another voice first: formants and pitch moved "
+                         "independently (Praat's Change gender; 0: off, as shipped)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
                                             noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1],
                                             quiet_snr_db=None if a.quiet_room is None else tuple(a.quiet_room),
-                                            clip_p=a.clipping,
+                                            clip_p=a.clipping, voice_p=a.voice,
                                             time_masks=a.masks[0], time_mask_max=a.masks[1],
                                             freq_masks=a.masks[2], freq_mask_max=a.masks[3]))
     run = a.runs / "digits"
