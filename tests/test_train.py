@@ -52,6 +52,25 @@ def test_export_run_int8_close_to_float(tiny_run, tmp_path):
     assert b.manifest.training["data"]["test_speakers"] == ["spk3"]
 
 
+def test_int8_spread_reproduces_the_export_and_draws_calibration_subsets(tiny_run, tmp_path, capsys):
+    """scripts.int8_spread with every stored calibration stamp gives the export's own int8 - float figure; smaller
+    subsets are drawn per seed, one figure each; a folder that is no run is refused by name."""
+    from scripts.int8_spread import main
+    from trainer.export import export_run
+
+    root, run, info = tiny_run
+    exported = export_run(run, "tones", tmp_path / "tones").manifest.metrics["int8_minus_float_points"]
+    assert main([str(run), "--draws", "1"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(str(run)) and float(line.split()[2]) == pytest.approx(exported, abs=0.006)
+    assert main([str(run), "--draws", "3", "--samples", "4"]) == 0
+    gaps = capsys.readouterr().out.strip().splitlines()[-1].split()[2:5]
+    assert len(gaps) == 3 and all(g[0] in "+-" for g in gaps)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path)])
+    assert f"{tmp_path}: not a training run" in capsys.readouterr().err
+
+
 def test_export_refuses_a_non_run(tmp_path):
     from trainer.export import export_run
 

@@ -1,0 +1,56 @@
+"""How far int8 accuracy moves with the calibration stamps alone: the same trained network exported with several
+random draws of its calibration stamps, each scored on the run's held-out stamps against the float network.
+
+    python -m scripts.int8_spread runs/digits /tmp/r_cs0/digits [--draws 3] [--samples 300]
+
+`wordstamp export` calibrates on 300 of the 400 training stamps a run keeps: draw 0 of `--samples 300` is its own
+figure. The target is int8 within 0.5 points of float; on one network the draws alone moved it by 0.7 points, and
+all 400 stamps were no better than a draw of 300 (models/README.md, round 16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scripts.int8_spread", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="training run folders (run.json, model.keras, calib.npz)")
+    ap.add_argument("--draws", type=int, default=3, help="calibration draws per run (seeds 0..N-1)")
+    ap.add_argument("--samples", type=int, default=300, help="calibration stamps per draw (wordstamp export: 300)")
+    a = ap.parse_args(argv)
+    for run in a.runs:
+        if not all((run / f).is_file() for f in ("run.json", "model.keras", "calib.npz")):
+            ap.error(f"{run}: not a training run (needs run.json, model.keras and calib.npz)")
+
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from trainer.export import convert_int8, output_indices, tflite_predict
+
+    print(f"{'run':<28} {'float':>7}  int8 - float, points, per calibration draw")
+    for run in a.runs:
+        words = json.loads((run / "run.json").read_text())["words"]
+        model = keras.models.load_model(run / "model.keras", compile=False)
+        cal = np.load(run / "calib.npz", allow_pickle=False)
+        xs = np.concatenate([cal["val_stamps"], cal["test_stamps"]])
+        ys = np.concatenate([cal["val_labels"], cal["test_labels"]])
+        f_acc = float(np.mean(model.predict(xs, batch_size=256, verbose=0)[1].argmax(1) == ys))
+        gaps = []
+        for seed in range(a.draws):
+            tflite = convert_int8(model, cal["representative"], max_samples=a.samples, seed=seed)
+            idx, _ = output_indices(tflite, len(words))
+            q_acc = float(np.mean(tflite_predict(tflite, xs, idx["probs"]).argmax(1) == ys))
+            gaps.append(100 * (q_acc - f_acc))
+        print(f"{str(run):<28} {100 * f_acc:6.2f}%  " + "  ".join(f"{g:+.2f}" for g in gaps)
+              + f"   (n={ys.size})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
