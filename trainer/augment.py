@@ -1,9 +1,10 @@
 """Waveform and spectrogram augmentation, through the serving path (segment -> stamp) so training sees what serving sees.
 
-Per clip: speed perturbation (resampling), room reverberation (a synthetic decaying-noise impulse response), a
-microphone-like high-pass, gain, a random low-pass at 4 kHz or lower (FSDD is 8 kHz audio: mixing
-bandwidths keeps bandwidth from being a cue), background noise at a random SNR, a time shift of the stamp, then a
-mel-axis warp (a cheap pitch / vocal-tract perturbation). SpecAugment masks are applied per epoch on the stamps.
+Per clip: optionally another voice first (formants and pitch moved apart, `voice_p`), speed perturbation
+(resampling), room reverberation (a synthetic decaying-noise impulse response), a microphone-like high-pass, gain, a
+random low-pass at 4 kHz or lower (FSDD is 8 kHz audio: mixing bandwidths keeps bandwidth from being a cue),
+background noise at a random SNR, a time shift of the stamp, then a mel-axis warp (a cheap pitch / vocal-tract
+perturbation). SpecAugment masks are applied per epoch on the stamps.
 Augmented copies are precomputed with a process pool (fork), since segmenting in Python is too slow for tf.data.
 """
 
