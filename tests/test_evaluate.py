@@ -128,3 +128,28 @@ def test_bench_scores_carry_evaluates_intervals(tiny_bundle, tmp_path, rng):
     assert score.oov_false_accept_ci95 == proportion_ci95(rep.oov_false_accepts, 6)
     lo, hi = score.to_dict()["accuracy_ci95"]
     assert lo <= score.accuracy <= hi and interval((0.7273, 0.9517)) == "95 % interval 73-95 %"
+
+
+def test_stamp_variants_one_stamp_is_what_evaluate_measures(tiny_bundle, tmp_path, rng, capsys):
+    """scripts.stamp_variants' "one stamp" row is evaluate's own path: its top-1 (threshold 0) is evaluate's accuracy
+    at threshold 0 on the same clips; every variant gets a row; a folder pair that is not one is refused by name."""
+    from scripts.stamp_variants import VARIANTS, main
+
+    work = tmp_path / "fold"
+    for folder, words in (("sc-test", ("one", "two", "three")), ("oov", ("banana", "_silence_"))):
+        for w in words:
+            (work / folder / w).mkdir(parents=True)
+            for i in range(4):
+                x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=150 + 60 * i), np.zeros(4000, np.float32)])
+                sf.write(work / folder / w / f"spk{i}_{w}_{i}.wav", x, 16000)
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle, models / "digits")
+    assert main([f"{work}:{models}"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [r[:16].strip() for r in rows] == list(VARIANTS)
+    want = evaluate_folder(models / "digits", work / "sc-test", threshold=0.0)
+    assert float(rows[0].split()[2].rstrip("%")) == pytest.approx(100 * want.accuracy, abs=0.051)
+    assert all("(SC 12, never-trained 8)" in r for r in rows)
+    with pytest.raises(SystemExit):
+        main([f"{tmp_path}:{models}"])
+    assert f"{tmp_path}:{models}: expected WORK:MODELS" in capsys.readouterr().err
