@@ -17,6 +17,17 @@ import argparse
 from pathlib import Path
 
 
+def fold_pairs(ap: argparse.ArgumentParser, specs: list[str]) -> list[tuple[Path, Path]]:
+    """WORK:MODELS arguments -> (fold's recipe folder, its digits bundle); a pair that is not one is an argparse error."""
+    pairs = []
+    for spec in specs:
+        work, sep, models = spec.partition(":")
+        if not sep or not (Path(work) / "sc-test").is_dir() or not (Path(models) / "digits").is_dir():
+            ap.error(f"{spec}: expected WORK:MODELS with WORK/sc-test and MODELS/digits")
+        pairs.append((Path(work), Path(models) / "digits"))
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.sc_folds", description=__doc__.split("\n\n")[0])
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
@@ -25,12 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     from trainer.evaluate import evaluate_folder, proportion_ci95
 
-    pairs = []
-    for spec in a.folds:
-        work, sep, models = spec.partition(":")
-        if not sep or not (Path(work) / "sc-test").is_dir() or not (Path(models) / "digits").is_dir():
-            ap.error(f"{spec}: expected WORK:MODELS with WORK/sc-test and MODELS/digits")
-        pairs.append((Path(work), Path(models) / "digits"))
+    pairs = fold_pairs(ap, a.folds)
 
     totals = {"own": [0, 0], "zero": [0, 0], "oov": [0, 0]}
     print(f"{'fold':<22} {'speakers':>8} {'clips':>5} {'threshold':>9} {'at threshold':>12} {'at 0':>7} "

@@ -66,12 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.stamp_variants", description=__doc__.split("\n\n")[0])
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
     a = ap.parse_args(argv)
-    pairs = []
-    for spec in a.folds:
-        work, sep, models = spec.partition(":")
-        if not sep or not (Path(work) / "sc-test").is_dir() or not (Path(models) / "digits").is_dir():
-            ap.error(f"{spec}: expected WORK:MODELS with WORK/sc-test, WORK/oov and MODELS/digits")
-        pairs.append((Path(work), Path(models) / "digits"))
+    from scripts.sc_folds import fold_pairs
+
+    pairs = fold_pairs(ap, a.folds)
     sc = {k: [] for k in VARIANTS}
     oov = {k: [] for k in VARIANTS}
     for work, bundle in pairs:
