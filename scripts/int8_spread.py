@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 
@@ -24,8 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     for run in a.runs:
         if not all((run / f).is_file() for f in ("run.json", "model.keras", "calib.npz")):
             ap.error(f"{run}: not a training run (needs run.json, model.keras and calib.npz)")
-
-    import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras

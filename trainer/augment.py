@@ -139,7 +139,7 @@ def change_voice(x: np.ndarray, formant_ratio: float, pitch_hz: float, pitch_ran
     except parselmouth.PraatError:
         return x
     y_peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if y.size == 0 or not np.isfinite(y_peak) or y_peak == 0.0:
+    if not np.isfinite(y_peak) or y_peak == 0.0:  # an empty answer has no peak either
         return x
     return (y * (peak / y_peak)).astype(np.float32)
 
