@@ -219,6 +219,56 @@ def test_change_voice_moves_pitch_and_formants_independently():
     assert off.size != on.size or not np.allclose(off, on)  # asked for, every copy is another voice
 
 
+def test_splices_join_two_words_of_one_speaker_and_train_as_unknown():
+    """--splices: each non-word starts with one word and ends with another word of the same speaker, the second at the
+    first one's level; speakers with one word only start none; the splices join the training clips as _unknown_, a
+    fine word of their own, and the rest of the data is left as it was."""
+    from shared.features import Frontend
+    from shared.segment import SegmenterConfig
+    from trainer.augment import splice_words
+    from trainer.train import Pooled, _with_splices
+
+    def word(f0: float, amp: float) -> np.ndarray:
+        t = np.arange(int(0.4 * 16000)) / 16000
+        x = (amp * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
+        pad = np.zeros(4800, np.float32)
+        return np.concatenate([pad, x, pad]) + rng.normal(0, 0.0005, x.size + 2 * pad.size).astype(np.float32)
+
+    def level_at(x: np.ndarray, f0: float) -> float:  # amplitude of the f0 component
+        t = np.arange(x.size) / 16000
+        return float(2 * np.abs(np.mean(x * np.exp(-2j * np.pi * f0 * t))))
+
+    rng = np.random.default_rng(1)
+    # speaker a says 300 Hz loud and 1200 Hz 10 dB quieter; speaker b says only 300 Hz (no second word: never spliced)
+    clips = [word(300.0, 0.5), word(1200.0, 0.15), word(300.0, 0.3), word(300.0, 0.3)]
+    labels, speakers = np.array([0, 1, 0, 0]), np.array(["a", "a", "b", "b"])
+    fe, seg = Frontend(), SegmenterConfig()
+    out, starts = splice_words(clips, labels, speakers, 20, np.random.default_rng(0), fe, seg)
+    assert len(out) == 20 and set(starts.tolist()) == {0, 1}  # only speaker a's clips start a splice
+    for x, a in zip(out, starts):
+        first, second = (300.0, 1200.0) if a == 0 else (1200.0, 300.0)
+        on = np.flatnonzero(np.abs(x) > 0.02)
+        third = (on[-1] - on[0]) // 6  # each word keeps at least 30 % of its 0.4 s: a sixth of the whole is one word
+        head, tail = x[on[0]:on[0] + third], x[on[-1] - third:on[-1]]
+        assert level_at(head, first) > 5 * level_at(head, second)  # the first word's start ...
+        assert level_at(tail, second) > 5 * level_at(tail, first)  # ... then the other word's end
+        assert max(level_at(head, first), level_at(tail, second)) < 1.6 * min(level_at(head, first),
+                                                                              level_at(tail, second))
+        assert 0.8 * 16000 < x.size < 1.2 * 16000  # 0.6 s of silence around 30-70 % of each 0.4 s word
+    assert splice_words(clips, labels, speakers, 0, np.random.default_rng(0), fe, seg)[0] == []
+
+    words = ["hi", "lo", "_unknown_"]
+    data = Pooled(np.zeros((4, 98, 40), np.float32), labels, words, speakers, np.array(["train"] * 4), clips,
+                  fe.cfg, seg, np.array([f"d/{words[k]}/{s}_{words[k]}_{i}.wav" for i, (k, s) in
+                                         enumerate(zip(labels, speakers))]))
+    more, tr = _with_splices(data, np.arange(4), 12, seed=0)
+    assert tr.tolist() == list(range(16)) and more.labels[4:].tolist() == [2] * 12
+    assert set(more.speakers[4:].tolist()) == {"a"} and more.stamps[4:].std() > 0
+    np.testing.assert_array_equal(more.stamps[:4], data.stamps[:4])
+    fine, fine_words = more.fine(min_clips=10)
+    assert fine_words == words + ["_unknown_:splice"] and fine[4:].tolist() == [3] * 12
+
+
 def test_calibrated_threshold_limits_false_accepts():
     words = ["a", "b", "_unknown_"]
     labels = np.array([0, 1, 2, 2, 2, 2])

@@ -20,7 +20,7 @@ from scipy.signal import butter, fftconvolve, firwin2, sosfilt
 
 from shared.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioError, read_audio, resample
 from shared.features import Frontend, FrontendConfig
-from shared.segment import SegmenterConfig, clip_stamp
+from shared.segment import SegmenterConfig, clip_stamp, word_span
 
 DEFAULT_NOISE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "noise"
 
@@ -232,6 +232,60 @@ def mixup(x: np.ndarray, targets: list[np.ndarray], weights: np.ndarray, alpha: 
         return (w * a + (1 - w) * a[j]).astype(a.dtype)
 
     return blend(x), [blend(t) for t in targets], blend(weights)
+
+
+def splice_words(clips: list[np.ndarray], labels: np.ndarray, speakers: np.ndarray, n: int,
+                 rng: np.random.Generator, frontend: Frontend, seg_cfg: SegmenterConfig,
+                 part: tuple[float, float] = (0.3, 0.7),
+                 fade_s: float = 0.01) -> tuple[list[np.ndarray], np.ndarray]:
+    """`n` non-words made of two words: the start of one joined to the end of another the same speaker said; returns
+    them and the index of the clip each starts with (its speaker is theirs).
+
+    A model that names a word from its first sounds, or from its vowel, takes many other words for it (Speech
+    Commands' "sheila" for zero, "wow" for one). A spliced "thr-ix" has a digit's parts in a digit's voice, so it
+    can only be told from a digit by listening to the whole word; the trainer learns these as `_unknown_` (round 17).
+    Each word is cut at a random `part` of its span (shared.segment.word_span, the stamp's own word), the second is
+    brought to the first one's level (by 12 dB at most), and the two overlap by `fade_s` seconds.
+    """
+    by_speaker: dict[str, list[int]] = {}
+    for i, s in enumerate(speakers):
+        by_speaker.setdefault(str(s), []).append(i)
+    firsts = [i for i in range(len(clips)) if len(set(labels[by_speaker[str(speakers[i])]].tolist())) > 1]
+    if n <= 0 or not firsts:
+        return [], np.zeros(0, int)
+    hop = frontend.cfg.hop_length
+    half = frontend.cfg.win_length // 2
+    spans: dict[int, tuple[int, int, float]] = {}
+
+    def span(i: int) -> tuple[int, int, float]:
+        """Sample range of clip i's word and its level (RMS over the range)."""
+        if i not in spans:
+            mel, energy = frontend.compute(clips[i])
+            a, b = word_span(mel, energy, frontend.cfg, seg_cfg)
+            lo, hi = a * hop + half, min(clips[i].size, b * hop + half)
+            lo = min(lo, max(hi - 1, 0))
+            spans[i] = (lo, hi, float(np.sqrt(np.mean(clips[i][lo:hi] ** 2))) + 1e-9)
+        return spans[i]
+
+    fade = max(1, int(fade_s * SAMPLE_RATE))
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    out, starts = [], []
+    for _ in range(n):
+        a = firsts[int(rng.integers(len(firsts)))]
+        starts.append(a)
+        others = [j for j in by_speaker[str(speakers[a])] if labels[j] != labels[a]]
+        b = others[int(rng.integers(len(others)))]
+        (a0, a1, la), (b0, b1, lb) = span(a), span(b)
+        cut_a = a0 + int(rng.uniform(*part) * (a1 - a0))
+        cut_b = b0 + int(rng.uniform(*part) * (b1 - b0))
+        head = clips[a][:cut_a + fade].astype(np.float32)
+        gain = float(np.clip(la / lb, 0.25, 4.0))  # at most 12 dB: more would lift the second clip's room too
+        tail = clips[b][max(cut_b - fade, 0):].astype(np.float32) * np.float32(gain)
+        k = min(fade, head.size, tail.size)
+        joint = head[head.size - k:] * ramp[::-1][fade - k:] + tail[:k] * ramp[:k] if k else np.zeros(0, np.float32)
+        word = np.concatenate([head[:head.size - k], joint, tail[k:]])
+        out.append(np.clip(word, -1.0, 1.0).astype(np.float32))
+    return out, np.array(starts, int)
 
 
 _JOB: dict = {}  # inherited by forked workers: the clips, noises and configs

@@ -20,7 +20,8 @@ import numpy as np
 from shared.audio import atomic_write_bytes
 from shared.bundle import SILENCE, UNKNOWN, special_mask
 from shared.runtime import gated
-from trainer.augment import DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, mixup, spec_augment
+from trainer.augment import (DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, mixup, spec_augment,
+                             splice_words)
 from trainer.dataset import Dataset, choose_test_speakers, load_dataset, speaker_kind
 from trainer.nets import NetConfig
 
@@ -72,6 +73,9 @@ class TrainConfig:
     # voices should teach words, not TTS)
     domain_weight: float = 0.0
     domain_ramp: bool = True  # the reversed gradient grows from 0 to 1 over the epochs (False: 1 from the start)
+    # > 0: this many spliced non-words (the start of one training digit joined to the end of another the same speaker
+    # said, trainer.augment.splice_words) join the training `_unknown_` words as a word of their own (round 17)
+    splices: int = 0
 
 
 @dataclass
@@ -210,6 +214,10 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     if tr_idx.size == 0 or val_idx.size == 0:
         raise ValueError("need at least two training speakers (one for validation)")
     log(f"{len(data.words)} classes, {tr_idx.size} train / {val_idx.size} val ({len(val_spk)} speakers) clips")
+    served_tr = tr_idx
+    if cfg.splices > 0:
+        data, tr_idx = _with_splices(data, tr_idx, cfg.splices, cfg.seed)
+        log(f"{tr_idx.size - served_tr.size} spliced non-words added to {UNKNOWN}")
     noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
     aug_x, src = _augment(data, tr_idx, cfg, noises)
     fine, fine_words = data.fine(cfg.fine_min_clips) if cfg.fine_unknown else (data.labels, list(data.words))
@@ -221,7 +229,35 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
         merge[i, data.words.index(w.split(":")[0])] = 1.0
     log(f"augmented to {aug_x.shape[0]} stamps in {time.time() - t0:.0f} s; {len(fine_words)} training classes")
     model, history = _fit(clean, pool, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
-    return model, history, tr_idx, val_idx, val_spk
+    return model, history, served_tr, val_idx, val_spk
+
+
+def _with_splices(data: Pooled, tr_idx: np.ndarray, n: int, seed: int) -> tuple[Pooled, np.ndarray]:
+    """`data` with `n` spliced non-words of the training speakers' digits appended as `_unknown_` clips (their own
+    fine word, "splice"), and the training indices including them. They are drawn from their own random stream."""
+    from shared.features import Frontend
+    from shared.segment import clip_stamp
+
+    if UNKNOWN not in data.words:
+        raise ValueError(f"splices need an {UNKNOWN} class to join")
+    special = special_mask(data.words)
+    words_idx = tr_idx[~special[data.labels[tr_idx]]]
+    fe = Frontend(data.frontend)
+    clips, starts = splice_words([data.clips[i] for i in words_idx], data.labels[words_idx],
+                                 data.speakers[words_idx], n, np.random.default_rng(seed + 17), fe, data.segmenter)
+    if not clips:
+        return data, tr_idx
+    k = len(clips)
+    spk = data.speakers[words_idx][starts]
+    stamps = np.stack([clip_stamp(c, fe, data.segmenter) for c in clips]).astype(np.float32)
+    more = dataclasses.replace(
+        data, stamps=np.concatenate([data.stamps, stamps]),
+        labels=np.concatenate([data.labels, np.full(k, data.words.index(UNKNOWN), data.labels.dtype)]),
+        speakers=np.concatenate([data.speakers, spk]), split=np.concatenate([data.split, np.full(k, "train")]),
+        clips=list(data.clips) + clips,
+        sources=None if data.sources is None else np.concatenate(
+            [data.sources, np.array([f"spliced/{UNKNOWN}/s{i}_splice_{i}.wav" for i in range(k)])]))
+    return more, np.concatenate([tr_idx, np.arange(len(data.labels), len(data.labels) + k)])
 
 
 def fold_probs(data: Pooled, train_mask: np.ndarray, test_mask: np.ndarray, cfg: TrainConfig,
