@@ -5,7 +5,9 @@ Read at equal false accepts, so a variant that only raises or lowers confidences
 
 Each WORK:MODELS pair is one SC fold (WORK/sc-test, WORK/oov, MODELS/digits), as for scripts.sc_folds. Every clip is
 segmented and stamped as `wordstamp evaluate` does, the int8 model runs on LiteRT, and the vocabulary gate is applied
-to the mean of the variants' probabilities; one threshold sweeps all folds' clips together.
+to the mean of the variants' probabilities; one threshold sweeps all folds' clips together. `--variant "one stamp"`
+reads a model's own open-set curve (how round 17 compares training options at equal false accepts), and
+`--false-accepts 2,5,10` picks the points it is read at.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ VARIANTS: dict[str, list[tuple[int, float]]] = {
 FALSE_ACCEPTS = (0.05, 0.08, 0.10, 0.12, 0.15)
 
 
-def gated_scores(bundle: Path, folder: Path) -> tuple[list[str], dict[str, list[tuple[str | None, float]]]]:
+def gated_scores(bundle: Path, folder: Path,
+                 variants: dict[str, list[tuple[int, float]]] = VARIANTS) -> tuple[list[str], dict[str, list[tuple[str | None, float]]]]:
     """Each clip's word label and, per variant, (the word it would be accepted as or None, its gate value)."""
     from shared.audio import read_audio
     from shared.bundle import load_bundle, special_mask
@@ -40,11 +43,11 @@ def gated_scores(bundle: Path, folder: Path) -> tuple[list[str], dict[str, list[
     b = load_bundle(bundle)
     cnn, fe, labels = CnnModel(b), Frontend(b.frontend_config), b.manifest.vocabulary
     special = special_mask(labels)
-    words, out = [], {k: [] for k in VARIANTS}
+    words, out = [], {k: [] for k in variants}
     for word, path in find_clips(folder):
         x = read_audio(path)
-        stamps = {s: clip_stamp(x, fe, b.segmenter_config, shift=s) for s in {s for v in VARIANTS.values() for s, _ in v}}
-        for name, parts in VARIANTS.items():
+        stamps = {s: clip_stamp(x, fe, b.segmenter_config, shift=s) for s in {s for v in variants.values() for s, _ in v}}
+        for name, parts in variants.items():
             batch = np.stack([stamps[s] if w == 1.0 else mel_warp(stamps[s], w) for s, w in parts])
             idx, value = gated(cnn.infer(batch)[1].mean(0, keepdims=True), special, b.manifest.gate)
             out[name].append((labels[idx[0]] if idx[0] >= 0 else None, float(value[0])))
@@ -65,23 +68,32 @@ def curve(sc: list[tuple[str, str | None, float]], oov: list[tuple[str | None, f
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.stamp_variants", description=__doc__.split("\n\n")[0])
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
+    ap.add_argument("--variant", action="append", choices=list(VARIANTS), metavar="NAME",
+                    help="only this variant (repeatable; default: all): " + ", ".join(repr(v) for v in VARIANTS))
+    ap.add_argument("--false-accepts", default=",".join(f"{100 * f:g}" for f in FALSE_ACCEPTS), metavar="P,P,...",
+                    help="the never-trained accept rates (percent) to read SC digits at")
     a = ap.parse_args(argv)
     from scripts.sc_folds import fold_pairs
 
+    try:
+        levels = [float(v) / 100 for v in a.false_accepts.split(",")]
+    except ValueError:
+        ap.error(f"--false-accepts {a.false_accepts!r}: expected percentages such as 2,5,10")
+    variants = {k: VARIANTS[k] for k in (a.variant or VARIANTS)}
     pairs = fold_pairs(ap, a.folds)
-    sc = {k: [] for k in VARIANTS}
-    oov = {k: [] for k in VARIANTS}
+    sc = {k: [] for k in variants}
+    oov = {k: [] for k in variants}
     for work, bundle in pairs:
-        words, scores = gated_scores(bundle, work / "sc-test")
-        _, oov_scores = gated_scores(bundle, work / "oov")
-        for name in VARIANTS:
+        words, scores = gated_scores(bundle, work / "sc-test", variants)
+        _, oov_scores = gated_scores(bundle, work / "oov", variants)
+        for name in variants:
             sc[name] += [(w, got, v) for w, (got, v) in zip(words, scores[name])]
             oov[name] += oov_scores[name]
     print(f"{'variant':<16} {'top-1':>6}   SC digits right at never-trained accepted "
-          + " / ".join(f"{100 * f:.0f}" for f in FALSE_ACCEPTS) + " %")
-    for name in VARIANTS:
+          + " / ".join(f"{100 * f:g}" for f in levels) + " %")
+    for name in variants:
         acc, fa = curve(sc[name], oov[name])
-        at = [100 * acc[fa <= f].max() if (fa <= f).any() else float("nan") for f in FALSE_ACCEPTS]
+        at = [100 * acc[fa <= f].max() if (fa <= f).any() else float("nan") for f in levels]
         print(f"{name:<16} {100 * acc[0]:5.1f}%   " + " / ".join(f"{v:.1f}" for v in at)
               + f"   (SC {len(sc[name])}, never-trained {len(oov[name])})")
     return 0

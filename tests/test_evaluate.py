@@ -150,6 +150,13 @@ def test_stamp_variants_one_stamp_is_what_evaluate_measures(tiny_bundle, tmp_pat
     want = evaluate_folder(models / "digits", work / "sc-test", threshold=0.0)
     assert float(rows[0].split()[2].rstrip("%")) == pytest.approx(100 * want.accuracy, abs=0.051)
     assert all("(SC 12, never-trained 8)" in r for r in rows)
+    assert main([f"{work}:{models}", "--variant", "one stamp", "--false-accepts", "0,50,100"]) == 0
+    head, row = capsys.readouterr().out.strip().splitlines()
+    assert head.endswith("0 / 50 / 100 %") and row.split()[:3] == rows[0].split()[:3]
+    assert float(row.split()[-5]) == pytest.approx(float(row.split()[2].rstrip("%")))  # at 100 %: the top-1
+    with pytest.raises(SystemExit):
+        main([f"{work}:{models}", "--false-accepts", "five"])
+    assert "--false-accepts 'five': expected percentages" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([f"{tmp_path}:{models}"])
     assert f"{tmp_path}:{models}: expected WORK:MODELS" in capsys.readouterr().err
