@@ -214,10 +214,10 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     if tr_idx.size == 0 or val_idx.size == 0:
         raise ValueError("need at least two training speakers (one for validation)")
     log(f"{len(data.words)} classes, {tr_idx.size} train / {val_idx.size} val ({len(val_spk)} speakers) clips")
-    served_tr = tr_idx
+    own_tr = tr_idx  # the datasets' own training clips (the caller's indices; splices exist only in this run)
     if cfg.splices > 0:
         data, tr_idx = _with_splices(data, tr_idx, cfg.splices, cfg.seed)
-        log(f"{tr_idx.size - served_tr.size} spliced non-words added to {UNKNOWN}")
+        log(f"{tr_idx.size - own_tr.size} spliced non-words added to {UNKNOWN}")
     noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
     aug_x, src = _augment(data, tr_idx, cfg, noises)
     fine, fine_words = data.fine(cfg.fine_min_clips) if cfg.fine_unknown else (data.labels, list(data.words))
@@ -229,7 +229,7 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
         merge[i, data.words.index(w.split(":")[0])] = 1.0
     log(f"augmented to {aug_x.shape[0]} stamps in {time.time() - t0:.0f} s; {len(fine_words)} training classes")
     model, history = _fit(clean, pool, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
-    return model, history, served_tr, val_idx, val_spk
+    return model, history, own_tr, val_idx, val_spk
 
 
 def _with_splices(data: Pooled, tr_idx: np.ndarray, n: int, seed: int) -> tuple[Pooled, np.ndarray]:
