@@ -425,7 +425,8 @@ def test_a_run_with_splices_learns_them_beside_its_own_clips(tmp_path):
     assert any("6 training classes" in m for m in said)  # high, low, mid, _unknown_ + its fine words buzz and splice
     own = run["data"]["train_clips"]
     assert own + run["data"]["val_clips"] + run["data"]["test_clips"] == 48 and run["config"]["splices"] == 24
-    assert np.load(tmp_path / "run" / "calib.npz")["representative"].shape[0] == own
+    with np.load(tmp_path / "run" / "calib.npz", allow_pickle=False) as calib:
+        assert calib["representative"].shape[0] == own
 
 
 def test_reverberation_adds_a_decaying_tail_at_the_same_peak():
