@@ -404,27 +404,18 @@ def test_aux_fine_head_trains_the_served_softmax_and_is_left_out_of_serving(tmp_
 def test_a_run_with_splices_learns_them_beside_its_own_clips(tmp_path):
     """TrainConfig.splices: the run trains on its clips plus the splices (a fine `_unknown_` word of their own), and
     everything it reports or keeps (clip counts, calibration stamps) is about its own clips."""
-    import shutil
-
-    from trainer.dataset import build_dataset
     from trainer.nets import NetConfig
     from trainer.train import TrainConfig, train
 
-    root = tmp_path / "c"
-    make_clips(root / "tones", speakers=3, takes=4)
-    make_clips(tmp_path / "u", speakers=3, takes=4, seed=1, words={"buzz": (1800.0, 0.3)})
-    (root / "tones" / "_unknown_").mkdir()
-    for f in sorted((tmp_path / "u").glob("*/*.wav")):
-        shutil.move(f, root / "tones" / "_unknown_" / f.name)
-    build_dataset(root, "tones")
+    npz = _tones_with_unknown(tmp_path)
     cfg = TrainConfig(epochs=1, copies=1, workers=1, batch=16, noise_dir=None, val_fraction=0.34, splices=24,
                       fine_min_clips=4, net=NetConfig(arch="dscnn", width=8, blocks=1, embedding_dim=8))
     said: list[str] = []
-    run = train([root / "tones.npz"], tmp_path / "run", cfg, log=said.append)
+    run = train([npz], tmp_path / "run", cfg, log=said.append)
     assert "24 spliced non-words added to _unknown_" in said
     assert any("6 training classes" in m for m in said)  # high, low, mid, _unknown_ + its fine words buzz and splice
     own = run["data"]["train_clips"]
-    assert own + run["data"]["val_clips"] + run["data"]["test_clips"] == 48 and run["config"]["splices"] == 24
+    assert own + run["data"]["val_clips"] + run["data"]["test_clips"] == 96 and run["config"]["splices"] == 24
     with np.load(tmp_path / "run" / "calib.npz", allow_pickle=False) as calib:
         assert calib["representative"].shape[0] == own
 
