@@ -248,8 +248,8 @@ def test_splices_join_two_words_of_one_speaker_and_train_as_unknown():
     for x, a in zip(out, starts):
         first, second = (300.0, 1200.0) if a == 0 else (1200.0, 300.0)
         on = np.flatnonzero(np.abs(x) > 0.02)
-        third = (on[-1] - on[0]) // 6  # each word keeps at least 30 % of its 0.4 s: a sixth of the whole is one word
-        head, tail = x[on[0]:on[0] + third], x[on[-1] - third:on[-1]]
+        sixth = (on[-1] - on[0]) // 6  # each word keeps at least 30 % of its 0.4 s: a sixth of the whole is one word
+        head, tail = x[on[0]:on[0] + sixth], x[on[-1] - sixth:on[-1]]
         assert level_at(head, first) > 5 * level_at(head, second)  # the first word's start ...
         assert level_at(tail, second) > 5 * level_at(tail, first)  # ... then the other word's end
         assert max(level_at(head, first), level_at(tail, second)) < 1.6 * min(level_at(head, first),

@@ -250,7 +250,8 @@ def splice_words(clips: list[np.ndarray], labels: np.ndarray, speakers: np.ndarr
     by_speaker: dict[str, list[int]] = {}
     for i, s in enumerate(speakers):
         by_speaker.setdefault(str(s), []).append(i)
-    firsts = [i for i in range(len(clips)) if len(set(labels[by_speaker[str(speakers[i])]].tolist())) > 1]
+    several = {s for s, idx in by_speaker.items() if len(set(labels[idx].tolist())) > 1}  # said two words or more
+    firsts = [i for i in range(len(clips)) if str(speakers[i]) in several]
     if n <= 0 or not firsts:
         return [], np.zeros(0, int)
     hop = frontend.cfg.hop_length
