@@ -35,7 +35,7 @@ def gated_scores(bundle: Path, folder: Path,
     from shared.audio import read_audio
     from shared.bundle import load_bundle, special_mask
     from shared.features import Frontend
-    from shared.runtime import CnnModel, gated
+    from shared.runtime import CnnModel
     from shared.segment import clip_stamp
     from trainer.augment import mel_warp
     from trainer.dataset import find_clips
@@ -49,7 +49,8 @@ def gated_scores(bundle: Path, folder: Path,
         stamps = {s: clip_stamp(x, fe, b.segmenter_config, shift=s) for s in {s for v in variants.values() for s, _ in v}}
         for name, parts in variants.items():
             batch = np.stack([stamps[s] if w == 1.0 else mel_warp(stamps[s], w) for s, w in parts])
-            idx, value = gated(cnn.infer(batch)[1].mean(0, keepdims=True), special, b.manifest.gate)
+            emb, probs = cnn.infer(batch)
+            idx, value = cnn.gated(None if emb is None else emb.mean(0, keepdims=True), probs.mean(0, keepdims=True))
             out[name].append((labels[idx[0]] if idx[0] >= 0 else None, float(value[0])))
         words.append(word)
     return words, out

@@ -1,7 +1,7 @@
 """Accuracy and false accepts of a digits bundle against its reject threshold, on validation and held-out folders.
 
     python -m scripts.threshold_curve models/digits --run runs/digits --work data/recipe \
-        [--tts ~/.cache/wordstamp-bench/tts] [--gate top|vocabulary]
+        [--tts ~/.cache/wordstamp-bench/tts] [--gate top|vocabulary|distance]
 
 The bundle's own threshold is one point on these curves; this shows what the others would cost. Validation = the run's
 validation speakers (runs/<name>/calib.npz); sc-test and oov = the recipe's held-out folders; --tts = held-out TTS
@@ -27,10 +27,16 @@ from trainer.dataset import find_clips
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 
 
-def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[np.ndarray, list[str]]:
+def _outputs(cnn: CnnModel, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(embeddings, probabilities) of stamps, 128 at a time."""
+    outs = [cnn.infer(x[a:a + 128]) for a in range(0, len(x), 128)]
+    return (None if outs[0][0] is None else np.concatenate([e for e, _ in outs])), np.concatenate([p for _, p in outs])
+
+
+def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[tuple, list[str]]:
     clips = find_clips(folder)
     x = np.stack([clip_stamp(read_audio(p), fe, seg) for _, p in clips])
-    return np.concatenate([cnn.infer(x[a:a + 128])[1] for a in range(0, len(x), 128)]), [w for w, _ in clips]
+    return _outputs(cnn, x), [w for w, _ in clips]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,22 +50,25 @@ def main(argv: list[str] | None = None) -> None:
     b = load_bundle(a.bundle)
     cnn, fe, seg, words = CnnModel(b), Frontend(b.frontend_config), b.segmenter_config, b.manifest.vocabulary
     special = special_mask(words)
-    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (probs, label index or -1 for out-of-vocabulary)
+    gate = a.gate or b.manifest.gate
+    if gate == "distance" and cnn.distance is None:
+        ap.error(f"--gate distance: {a.bundle} has no distance gate (export it with --gate distance)")
+    sets: dict[str, tuple[tuple, np.ndarray]] = {}  # name -> ((emb, probs), label index or -1 for out-of-vocabulary)
     cal = np.load(a.run / "calib.npz", allow_pickle=False)
     vl = cal["val_labels"]
-    sets["validation"] = (cnn.infer(cal["val_stamps"].astype(np.float32))[1], np.where(special[vl], -1, vl))
+    sets["validation"] = (_outputs(cnn, cal["val_stamps"].astype(np.float32)), np.where(special[vl], -1, vl))
     for name, folder in (("sc-test", a.work / "sc-test"), ("oov", a.work / "oov"), ("tts", a.tts)):
         if folder is not None and folder.is_dir():
             p, ws = _probs(cnn, fe, seg, folder)
             sets[name] = (p, np.array([words.index(w) if w in words and w not in SPECIAL_LABELS else -1 for w in ws]))
-    gate = a.gate or b.manifest.gate
     print(f"bundle threshold {b.manifest.threshold} ({b.manifest.gate} gate), curve for the {gate} gate; "
           "accuracy = in-vocabulary clips accepted as the right word, fa = out-of-vocabulary clips accepted as a word")
     print("threshold  " + "  ".join(f"{n:>22}" for n in sets))
-    for t in sorted(set(THRESHOLDS) | {b.manifest.threshold}):  # the bundle's own point too
+    points = set(THRESHOLDS) | ({0.1, 0.2, 0.3, 0.4} if gate == "distance" else set())  # percentiles reach lower
+    for t in sorted(points | {b.manifest.threshold}):  # the bundle's own point too
         cells = []
-        for p, lab in sets.values():
-            idx, score = gated(p, special, gate)
+        for (e, p), lab in sets.values():
+            idx, score = cnn.gated(e, p) if gate == "distance" else gated(p, special, gate)
             inv, oov = lab >= 0, lab < 0
             acc = f"{np.mean((idx[inv] == lab[inv]) & (score[inv] >= t)):6.1%}" if inv.any() else "     -"
             fa = f"{np.mean((idx[oov] >= 0) & (score[oov] >= t)):6.1%}" if oov.any() else "     -"

@@ -24,7 +24,7 @@ FORMAT_VERSION = 1
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 SPECIAL_LABELS = (UNKNOWN, SILENCE)
-GATES = ("top", "vocabulary")  # see Manifest.gate
+GATES = ("top", "vocabulary", "distance")  # see Manifest.gate
 
 
 def special_mask(labels: list[str]) -> np.ndarray:
@@ -48,7 +48,9 @@ class Manifest:
     frontend: dict
     threshold: float = 0.5  # reject when the gated score (below) is under this
     # What a cnn's threshold is compared with: "top" = the top label's probability; "vocabulary" = the probability of
-    # all vocabulary words together (is it a word we know?), the word being the likeliest of them. Heads gate on score.
+    # all vocabulary words together (is it a word we know?), the word being the likeliest of them; "distance" = the
+    # mean of that probability's and the embedding's closeness to the word's training clips' percentiles among
+    # validation words (shared.distance, its file distance.npz). Heads gate on score.
     gate: str = "top"
     input_shape: list[int] = field(default_factory=list)
     embedding_dim: int = 0
@@ -170,9 +172,12 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
     if fcfg.hash != want.hash:
         raise BundleError(f"{p}: made for feature frontend {fcfg.hash}, but this wordstamp computes {want.hash}; "
                           "re-export the model or use a matching wordstamp")
-    needed = "model.tflite" if m.kind == "cnn" else "head.json"
-    if needed not in m.files:
-        raise BundleError(f"{mf}: lists no {needed}")
+    needed = ["model.tflite"] if m.kind == "cnn" else ["head.json"]
+    if m.kind == "cnn" and m.gate == "distance":
+        needed.append("distance.npz")
+    for name in needed:
+        if name not in m.files:
+            raise BundleError(f"{mf}: lists no {name}" + (" (the distance gate's file)" if name == "distance.npz" else ""))
     for name, meta in m.files.items():
         f = p / name
         if "/" in name or name.startswith("."):

@@ -55,6 +55,17 @@ class CnnModel:
             raise BundleError(f"{bundle.path}: model input {shape} differs from the manifest's {m.input_shape}")
         self.interp.allocate_tensors()
         self._allocated = int(self.inp["shape"][0])
+        self.special = special_mask(m.vocabulary)
+        self.distance = None
+        if m.gate == "distance":
+            from shared.distance import FILE, DistanceGate, DistanceGateError
+
+            if self.i_emb is None:
+                raise BundleError(f"{bundle.path}: the distance gate needs the model's embedding output")
+            try:
+                self.distance = DistanceGate.read(bundle.file(FILE), m.vocabulary, m.embedding_dim)
+            except DistanceGateError as exc:
+                raise BundleError(str(exc)) from None
 
     def infer(self, stamps: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """(B, frames, mels) float stamps -> (embeddings (B, E) or None, probabilities (B, C))."""
@@ -74,6 +85,13 @@ class CnnModel:
             emb = _dequantise(self.interp.get_tensor(self.outs[self.i_emb]["index"]), self.outs[self.i_emb])
             emb = emb.reshape(emb.shape[0], -1)
         return emb, probs.reshape(probs.shape[0], -1)
+
+    def gated(self, emb: np.ndarray | None, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`infer`'s outputs -> (the label index each row would be accepted as, -1 when a reject class wins; the
+        value the threshold is compared with), by the bundle's gate."""
+        if self.distance is not None:
+            return self.distance.gated(emb, probs, self.special)
+        return gated(probs, self.special, self.bundle.manifest.gate)
 
 
 HEAD_GATES = ("score", "margin")
@@ -171,8 +189,11 @@ def gated(probs: np.ndarray, special: np.ndarray, gate: str = "top") -> tuple[np
 
     Gate "top" scores the top label's probability. Gate "vocabulary" scores the vocabulary words' summed probability
     and proposes the likeliest of them: whether a clip is a word we know is one question, which word another; a clip
-    heard as "five or nine" is still no out-of-vocabulary word.
+    heard as "five or nine" is still no out-of-vocabulary word. Gate "distance" also needs the embedding:
+    CnnModel.gated.
     """
+    if gate == "distance":
+        raise ValueError("the distance gate needs the embedding too: use CnnModel.gated")
     probs = np.atleast_2d(probs)
     if gate == "vocabulary" and (~special).any():
         inv = np.flatnonzero(~special)
@@ -183,9 +204,9 @@ def gated(probs: np.ndarray, special: np.ndarray, gate: str = "top") -> tuple[np
 
 def decide(model: str, model_hash: str, labels: list[str], probs: np.ndarray, threshold: float,
            top_k: int = 3, score: float | None = None, choice: int | None = None, gate: str = "top") -> Decision:
-    """The accepted word (or None) with its own probability, and the top-k alternatives. A head passes its gated
-    SVM `score` and `choice` (SvmHead.gated), which then are what the threshold is compared with and the word
-    proposed; a cnn gates as `gated` says."""
+    """The accepted word (or None) with its own probability, and the top-k alternatives. A caller that gated the
+    stamp itself (SvmHead.gated, CnnModel.gated) passes `score` and `choice`, which then are what the threshold is
+    compared with and the word proposed; without them the probabilities are gated as `gated` says."""
     order = np.argsort(-probs)[:top_k]
     alts = [(labels[i], round(float(probs[i]), 4)) for i in order]
     if score is None or choice is None:
@@ -246,7 +267,9 @@ class Recognizer:
             emb, probs = outputs[self.base_of[b.name]]
             m = b.manifest
             if m.kind == "cnn":
-                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], self.thresholds[b.name], top_k, gate=m.gate))
+                idx, score = self.cnns[b.hash].gated(emb, probs)
+                out.append(decide(b.name, b.hash, m.vocabulary, probs[0], self.thresholds[b.name], top_k,
+                                  score=float(score[0]), choice=int(idx[0])))
             else:
                 head = self.heads[b.name]
                 feats = emb[0] if head.input == "embedding" else probs[0]

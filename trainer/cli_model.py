@@ -72,11 +72,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def export(run: Path = typer.Argument(..., help="a training run folder"),
                name: str = typer.Option(..., "--name", help="bundle name"),
-               out: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default models/NAME)")) -> None:
+               out: Optional[Path] = typer.Option(None, "--out", help="bundle folder (default models/NAME)"),
+               gate: Optional[str] = typer.Option(
+                   None, help="what the reject threshold is compared with: top, vocabulary, or distance (also how "
+                              "near the word's training clips the embedding is; default: the run's own)")) -> None:
         """Export a run to an int8 bundle (model.tflite, manifest.json, ATTRIBUTION)."""
         from trainer.export import export_run
 
-        b = _run(lambda: export_run(run, name, out or Path("models") / name))
+        b = _run(lambda: export_run(run, name, out or Path("models") / name, gate=gate))
         m = b.manifest.metrics
         typer.echo(f"{b.path}: {m.get('model_bytes')} bytes, float {m.get('float_accuracy')} / int8 "
                    f"{m.get('int8_accuracy')} on {m.get('quantisation_n')} {m.get('quantisation_split')} clips, "

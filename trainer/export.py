@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.bundle import Bundle, Manifest, write_bundle
+from shared.bundle import GATES, Bundle, Manifest, write_bundle
 from shared.features import FrontendConfig
 from shared.segment import SegmenterConfig
 
@@ -46,6 +46,7 @@ class ExportSpec:
     metrics: dict = field(default_factory=dict)
     description: str = ""
     attribution: str = DEFAULT_ATTRIBUTION
+    files: dict[str, bytes] = field(default_factory=dict)  # more bundle files (the distance gate's distance.npz)
 
 
 def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300, seed: int = 0,
@@ -112,28 +113,34 @@ def output_indices(tflite: bytes, n_classes: int) -> tuple[dict[str, int], int]:
 
 def tflite_predict(tflite: bytes, stamps: np.ndarray, index: int, batch: int = 256) -> np.ndarray:
     """Run a converted model on stamps via LiteRT and dequantise output `index` (for float-vs-int8 checks)."""
+    return tflite_outputs(tflite, stamps, [index], batch)[0]
+
+
+def tflite_outputs(tflite: bytes, stamps: np.ndarray, indices: list[int], batch: int = 256) -> list[np.ndarray]:
+    """Several dequantised outputs of a converted model from one LiteRT pass over the stamps."""
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=tflite)
     inp = it.get_input_details()[0]
     x = np.asarray(stamps, np.float32)
-    res = []
+    res: list[list[np.ndarray]] = [[] for _ in indices]
     for a in range(0, x.shape[0], batch):
         xb = x[a:a + batch]
         it.resize_tensor_input(inp["index"], [xb.shape[0], *inp["shape"][1:]])
         it.allocate_tensors()
         inp = it.get_input_details()[0]
-        out = it.get_output_details()[index]
         scale, zero = inp["quantization"]
         q = np.clip(np.round(xb / scale + zero), -128, 127).astype(np.int8) if inp["dtype"] == np.int8 else xb
         it.set_tensor(inp["index"], q)
         it.invoke()
-        y = it.get_tensor(out["index"]).astype(np.float32)
-        if out["dtype"] != np.float32:
-            s, z = out["quantization"]
-            y = (y - z) * s
-        res.append(y.reshape(y.shape[0], -1))
-    return np.concatenate(res)
+        for k, index in enumerate(indices):
+            out = it.get_output_details()[index]
+            y = it.get_tensor(out["index"]).astype(np.float32)
+            if out["dtype"] != np.float32:
+                s, z = out["quantization"]
+                y = (y - z) * s
+            res[k].append(y.reshape(y.shape[0], -1))
+    return [np.concatenate(r) for r in res]
 
 
 def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec) -> Bundle:
@@ -145,7 +152,7 @@ def write_cnn_bundle(out: str | os.PathLike, tflite: bytes, spec: ExportSpec) ->
         embedding_dim=int(embedding_dim), outputs=outputs, segmenter=spec.segmenter.to_dict(), training=spec.training,
         metrics=spec.metrics, description=spec.description,
     )
-    files = {"model.tflite": tflite, "ATTRIBUTION": spec.attribution.encode()}
+    files = {"model.tflite": tflite, "ATTRIBUTION": spec.attribution.encode(), **spec.files}
     return write_bundle(out, m, files)
 
 
@@ -155,14 +162,20 @@ def export_model(model: Any, out: str | os.PathLike, spec: ExportSpec, represent
 
 
 def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, description: str = "",
-               attribution: str = DEFAULT_ATTRIBUTION, extra_metrics: dict | None = None) -> Bundle:
-    """A training run folder -> an int8 bundle; measures float vs int8 accuracy on the run's test (or val) split."""
+               attribution: str = DEFAULT_ATTRIBUTION, extra_metrics: dict | None = None,
+               gate: str | None = None) -> Bundle:
+    """A training run folder -> an int8 bundle; measures float vs int8 accuracy on the run's test (or val) split.
+    `gate` (default: the run's own): "distance" fits the distance gate on the int8 model and calibrates its threshold
+    (trainer.gate; needs the run's datasets where run.json says they are)."""
     import keras
 
     run = Path(run)
     if not (run / "run.json").is_file() or not (run / "model.keras").is_file():
         raise FileNotFoundError(f"{run}: not a training run (no run.json / model.keras; run `wordstamp train`)")
     info = json.loads((run / "run.json").read_text())
+    gate = gate or info.get("gate", "top")
+    if gate not in GATES:
+        raise ValueError(f"gate {gate!r}: expected one of {', '.join(GATES)}")
     model = keras.models.load_model(run / "model.keras", compile=False)
     cal = np.load(run / "calib.npz", allow_pickle=False)
     tflite = convert_int8(model, cal["representative"])
@@ -171,8 +184,8 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
     xs = np.concatenate([cal["val_stamps"], cal["test_stamps"]])
     ys = np.concatenate([cal["val_labels"], cal["test_labels"]])
     metrics = dict(info.get("metrics", {}))
+    idx, _ = output_indices(tflite, len(info["words"]))
     if ys.size:
-        idx, _ = output_indices(tflite, len(info["words"]))
         f_acc = float(np.mean(model.predict(xs, batch_size=256, verbose=0)[1].argmax(1) == ys))
         q_acc = float(np.mean(tflite_predict(tflite, xs, idx["probs"]).argmax(1) == ys))
         split = "val+test" if cal["test_labels"].size else "val"
@@ -185,8 +198,15 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
     training = {"run": str(run), "datasets": info.get("datasets"), "data": info.get("data"),
                 "config": info.get("config"), "seconds": info.get("seconds"),
                 "epochs_run": len(info.get("history", {}).get("loss", []))}
-    spec = ExportSpec(name=name, vocabulary=info["words"], threshold=float(info["threshold"]),
-                      gate=info.get("gate", "top"),
+    threshold, files = float(info["threshold"]), {}
+    if gate == "distance":
+        from shared.distance import FILE
+        from trainer.gate import distance_gate_for_run
+
+        g, threshold, cal_metrics = distance_gate_for_run(run, info, tflite, idx, cal)
+        files[FILE] = g.to_npz()
+        metrics.update({f"distance_{k}": v for k, v in cal_metrics.items()})
+    spec = ExportSpec(name=name, vocabulary=info["words"], threshold=threshold, gate=gate, files=files,
                       frontend=FrontendConfig.from_dict(info["frontend"]),
                       segmenter=SegmenterConfig.from_dict(info["segmenter"]), training=training, metrics=metrics,
                       description=description, attribution=attribution)
