@@ -420,6 +420,28 @@ def test_a_run_with_splices_learns_them_beside_its_own_clips(tmp_path):
         assert calib["representative"].shape[0] == own
 
 
+def test_reversals_are_training_words_played_backwards_as_unknown(tmp_path):
+    """TrainConfig.reversals: each added `_unknown_` clip (fine word "reversed") is one training clip of a vocabulary
+    word, by the same speaker, backwards; validation and test clips and `_unknown_` clips are never used."""
+    from trainer.dataset import load_dataset
+    from trainer.train import _with_reversals, pool_datasets
+
+    data = pool_datasets([load_dataset(_tones_with_unknown(tmp_path))])
+    tr = np.flatnonzero((data.split == "train") & (data.speakers != "spk0"))  # spk0 as if a validation speaker
+    more, idx = _with_reversals(data, tr, 10, seed=0)
+    new = idx[tr.size:]
+    assert np.array_equal(idx[:tr.size], tr) and new.tolist() == list(range(len(data.labels), len(data.labels) + 10))
+    fine, fine_words = more.fine(1)
+    assert {fine_words[f] for f in fine[new]} == {"_unknown_:reversed"}
+    assert (more.labels[new] == more.words.index("_unknown_")).all()
+    words = [i for i in tr if data.words[data.labels[i]] != "_unknown_"]
+    for i in new:
+        src = [j for j in words if np.array_equal(data.clips[j][::-1], more.clips[i])]
+        assert len(src) == 1 and data.speakers[src[0]] == more.speakers[i] != "spk0"
+    again, _ = _with_reversals(data, tr, 10, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again.clips, more.clips))  # drawn from its own seeded stream
+
+
 def test_reverberation_adds_a_decaying_tail_at_the_same_peak():
     from trainer.augment import reverberate
 
@@ -568,3 +590,39 @@ def test_domain_adversary_trains_beside_and_is_not_served(tmp_path):
     assert len(history["val_accuracy"]) == 2
     assert len(model.outputs) == 2 and not any("domain" in l.name or "reverse" in l.name for l in model.layers)
     assert np.isfinite(history["loss"]).all()
+
+
+def test_export_with_the_distance_gate_serves_what_it_calibrated(tiny_run, tmp_path, rng):
+    """`export_run(gate="distance")` fits the gate on the int8 model: the runtime's closeness of the run's validation
+    words is, value for value, the reference the gate stores; stamps of no word lie farther from every word than
+    most of them; and a run whose datasets no longer hold its validation clips is refused in one line."""
+    import shutil
+
+    from shared.bundle import special_mask
+    from shared.runtime import CnnModel, Recognizer
+    from trainer.export import export_run
+
+    root, run, info = tiny_run
+    b = export_run(run, "tones", tmp_path / "tones", gate="distance")
+    assert b.manifest.gate == "distance" and "distance.npz" in b.manifest.files
+    assert 0.0 <= b.manifest.threshold <= 0.9 and "distance_val_in_vocab_accuracy" in b.manifest.metrics
+    cnn = CnnModel(b)
+    cal = np.load(run / "calib.npz", allow_pickle=False)
+    emb, probs = cnn.infer(cal["val_stamps"])
+    words = ~special_mask(b.manifest.vocabulary)[cal["val_labels"]]
+    rows = probs[words][:, ~special_mask(b.manifest.vocabulary)].argmax(1)
+    assert np.array_equal(np.sort(cnn.distance.closeness(emb[words], rows)), cnn.distance.ref_close)
+    noise = rng.normal(0.0, 3.0, size=(20, *cal["val_stamps"].shape[1:])).astype(np.float32)
+    n_emb, n_probs = cnn.infer(noise)
+    n_close = cnn.distance.closeness(n_emb, n_probs[:, ~special_mask(b.manifest.vocabulary)].argmax(1))
+    assert np.median(n_close) < np.median(cnn.distance.ref_close)
+    dec = Recognizer([b.path]).classify(cal["val_stamps"][0])[0]
+    assert dec.label in b.manifest.vocabulary
+    moved = tmp_path / "run"
+    shutil.copytree(run, moved)
+    meta = json.loads((moved / "run.json").read_text())
+    meta["data"]["val_speakers"] = sorted(set(meta["data"]["val_speakers"]) ^ {"spk0", "spk1"})
+    (moved / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="not the ones it was trained with"):
+        export_run(moved, "tones", tmp_path / "other", gate="distance")
+    assert not (tmp_path / "other").exists()

@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--splices", type=int, default=0, metavar="N",
                     help="N non-words spliced from two training digits of one speaker, learnt as _unknown_ "
                          "(0: off, as shipped)")
+    ap.add_argument("--reversals", type=int, default=0, metavar="N",
+                    help="N training digits played backwards, learnt as _unknown_ (0: off, as shipped)")
+    ap.add_argument("--gate", choices=("top", "vocabulary", "distance"), default=None,
+                    help="the digits bundle's reject gate (default: the training config's, vocabulary)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
                     help="SNR against the whole clip or the word's loud frames")
     ap.add_argument("--unknown-weight", type=float, default=1.0, help="loss weight of _unknown_ against one word")
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
-                      domain_weight=a.domain_weight, splices=a.splices,
+                      domain_weight=a.domain_weight, splices=a.splices, reversals=a.reversals,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
                                             noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1],
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     run = a.runs / "digits"
     train([npz], run, cfg)
     lap("digits training")
-    digits = export_run(run, "digits", a.models / "digits",
+    digits = export_run(run, "digits", a.models / "digits", gate=a.gate,
                         description="spoken digits zero..nine with _unknown_ and _silence_; DS-CNN, int8")
     sc = evaluate_folder(digits.path, a.work / "sc-test")
     oov = evaluate_folder(digits.path, a.work / "oov")

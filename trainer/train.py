@@ -76,6 +76,8 @@ class TrainConfig:
     # > 0: this many spliced non-words (the start of one training digit joined to the end of another the same speaker
     # said, trainer.augment.splice_words) join the training `_unknown_` words as a word of their own (round 17)
     splices: int = 0
+    # > 0: this many training digits played backwards join `_unknown_` as a word of their own (round 18)
+    reversals: int = 0
 
 
 @dataclass
@@ -110,8 +112,9 @@ class Pooled:
         return fine, fine_words
 
 
-def pool_datasets(datasets: list[Dataset]) -> Pooled:
-    """Merge datasets (same frontend) into one vocabulary: words sorted, _unknown_/_silence_ last."""
+def pool_datasets(datasets: list[Dataset], audio: bool = True) -> Pooled:
+    """Merge datasets (same frontend) into one vocabulary: words sorted, _unknown_/_silence_ last. `audio` False
+    leaves the clips' audio out (stamps only, a fraction of the memory)."""
     fronts = {d.frontend.hash for d in datasets}
     if len(fronts) != 1:
         raise ValueError("the datasets were built with different frontends; rebuild them with one")
@@ -119,7 +122,7 @@ def pool_datasets(datasets: list[Dataset]) -> Pooled:
     words = plain + [s for s in (UNKNOWN, SILENCE) if any(s in d.words for d in datasets)]
     idx = {w: i for i, w in enumerate(words)}
     labels = np.concatenate([np.array([idx[d.words[int(k)]] for k in d.labels], np.int32) for d in datasets])
-    clips = [d.clip_audio(i) for d in datasets for i in range(len(d))]
+    clips = [d.clip_audio(i) for d in datasets for i in range(len(d))] if audio else []
     return Pooled(np.concatenate([d.stamps for d in datasets]), labels, words,
                   np.concatenate([d.speakers.astype(str) for d in datasets]),
                   np.concatenate([d.split.astype(str) for d in datasets]), clips, datasets[0].frontend,
@@ -128,17 +131,19 @@ def pool_datasets(datasets: list[Dataset]) -> Pooled:
 
 def calibrate_threshold(probs: np.ndarray, labels: np.ndarray, words: list[str], max_fa: float,
                         lo: float = 0.3, hi: float = 0.9, groups: np.ndarray | None = None,
-                        fa_cost: float = 1.0, gate: str = "top") -> tuple[float, dict]:
+                        fa_cost: float = 1.0, gate: str = "top",
+                        gated_values: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, dict]:
     """The lowest threshold in [lo, hi] whose false-accept rate on held-out OOV clips is at most `max_fa`; when none
     reaches it, the one minimising missed words + `fa_cost` x false accepts. `gate`: what is compared with it
-    (shared.runtime.gated).
+    (shared.runtime.gated); or `gated_values`, (choice, value) per clip from a gate that needs more than `probs`
+    (CnnModel.gated).
 
     With `groups` (a speaker kind per clip), accuracy is the mean over the kinds, so hundreds of synthetic voices,
     which are recognised with high confidence, do not outvote the few recorded people the threshold is really for.
     """
     special = special_mask(words)
     oov = special[labels]
-    best_idx, score = gated(probs, special, gate)
+    best_idx, score = gated_values if gated_values is not None else gated(probs, special, gate)
 
     def fa_at(t: float) -> float:
         return float(np.mean((best_idx[oov] >= 0) & (score[oov] >= t))) if oov.any() else 0.0
@@ -172,8 +177,10 @@ def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
     model, history, tr_idx, val_idx, val_spk = _train_core(data, train_pool, cfg, rng, log, t0)
     val_probs = model.predict(data.stamps[val_idx], batch_size=256, verbose=0)[1]
     kinds = np.array([speaker_kind(s) for s in data.speakers[val_idx]])
+    # the distance gate is fitted and calibrated on the int8 model at export (trainer.gate); until then, this one
     threshold, cal = calibrate_threshold(val_probs, data.labels[val_idx], data.words, cfg.max_oov_false_accept,
-                                         groups=kinds, fa_cost=cfg.false_accept_cost, gate=cfg.gate)
+                                         groups=kinds, fa_cost=cfg.false_accept_cost,
+                                         gate="vocabulary" if cfg.gate == "distance" else cfg.gate)
     metrics = {"val_accuracy": float(np.mean(val_probs.argmax(1) == data.labels[val_idx])), **cal}
     if test_idx.size:
         tp = model.predict(data.stamps[test_idx], batch_size=256, verbose=0)[1]
@@ -201,6 +208,18 @@ def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
     return run
 
 
+def run_split(info: dict) -> tuple[Pooled, np.ndarray, np.ndarray]:
+    """A finished run's own data again (its run.json `info`): the pooled stamps without audio, and the indices of
+    its training and validation clips as `train` chose them (spliced clips, which exist only in the run, left out)."""
+    data = pool_datasets([load_dataset(Path(p)) for p in info["datasets"]], audio=False)
+    if data.words != info["words"]:
+        raise ValueError(f"{', '.join(info['datasets'])}: its words differ from the run's (rebuilt since training?)")
+    train_pool = np.flatnonzero(data.split == "train")
+    val_spk = set(info["data"]["val_speakers"])
+    is_val = np.array([s in val_spk for s in data.speakers[train_pool]], bool)
+    return data, train_pool[~is_val], train_pool[is_val]
+
+
 def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log, t0: float):
     """Split `train_pool` by speaker into train/validation, augment, fit; (model, history, train, val, val speakers)."""
     # Validation speakers from every kind (people, espeak, other TTS, noise), so that early stopping and the threshold
@@ -218,6 +237,10 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     if cfg.splices > 0:
         data, tr_idx = _with_splices(data, tr_idx, cfg.splices, cfg.seed)
         log(f"{tr_idx.size - own_tr.size} spliced non-words added to {UNKNOWN}")
+    if cfg.reversals > 0:
+        n0 = tr_idx.size
+        data, tr_idx = _with_reversals(data, tr_idx, cfg.reversals, cfg.seed)
+        log(f"{tr_idx.size - n0} reversed digits added to {UNKNOWN}")
     noises = load_noises(Path(cfg.noise_dir)) if cfg.noise_dir else []
     aug_x, src = _augment(data, tr_idx, cfg, noises)
     fine, fine_words = data.fine(cfg.fine_min_clips) if cfg.fine_unknown else (data.labels, list(data.words))
@@ -236,19 +259,41 @@ def _with_splices(data: Pooled, tr_idx: np.ndarray, n: int, seed: int) -> tuple[
     """`data` with `n` spliced non-words of the training speakers' digits appended as `_unknown_` clips (their own
     fine word, "splice"), and the training indices including them. They are drawn from their own random stream."""
     from shared.features import Frontend
-    from shared.segment import clip_stamp
 
-    if UNKNOWN not in data.words:
-        raise ValueError(f"splices need an {UNKNOWN} class to join")
-    special = special_mask(data.words)
-    words_idx = tr_idx[~special[data.labels[tr_idx]]]
+    words_idx = _word_clips(data, tr_idx, "splices")
     fe = Frontend(data.frontend)
     clips, starts = splice_words([data.clips[i] for i in words_idx], data.labels[words_idx],
                                  data.speakers[words_idx], n, np.random.default_rng(seed + 17), fe, data.segmenter)
+    return _with_unknown(data, tr_idx, clips, data.speakers[words_idx][starts], "spliced", "splice")
+
+
+def _with_reversals(data: Pooled, tr_idx: np.ndarray, n: int, seed: int) -> tuple[Pooled, np.ndarray]:
+    """`data` with `n` of the training speakers' digits played backwards appended as `_unknown_` clips (fine word
+    "reversed"): a digit's sounds in its speaker's voice, in the wrong order (round 18)."""
+    words_idx = _word_clips(data, tr_idx, "reversals")
+    pick = np.random.default_rng(seed + 19).choice(words_idx, size=min(n, words_idx.size), replace=False)
+    return _with_unknown(data, tr_idx, [np.ascontiguousarray(data.clips[i][::-1]) for i in pick],
+                         data.speakers[pick], "reversed", "reversed")
+
+
+def _word_clips(data: Pooled, tr_idx: np.ndarray, what: str) -> np.ndarray:
+    """The training clips of vocabulary words (what non-words are made of); `what` names the option in errors."""
+    if UNKNOWN not in data.words:
+        raise ValueError(f"{what} need an {UNKNOWN} class to join")
+    return tr_idx[~special_mask(data.words)[data.labels[tr_idx]]]
+
+
+def _with_unknown(data: Pooled, tr_idx: np.ndarray, clips: list[np.ndarray], spk: np.ndarray, folder: str,
+                  fine: str) -> tuple[Pooled, np.ndarray]:
+    """`data` with `clips` (said by `spk`) appended as training clips of `_unknown_`, learnt as the fine word `fine`;
+    and the training indices including them."""
+    from shared.features import Frontend
+    from shared.segment import clip_stamp
+
     if not clips:
         return data, tr_idx
     k = len(clips)
-    spk = data.speakers[words_idx][starts]
+    fe = Frontend(data.frontend)
     stamps = np.stack([clip_stamp(c, fe, data.segmenter) for c in clips]).astype(np.float32)
     more = dataclasses.replace(
         data, stamps=np.concatenate([data.stamps, stamps]),
@@ -256,7 +301,7 @@ def _with_splices(data: Pooled, tr_idx: np.ndarray, n: int, seed: int) -> tuple[
         speakers=np.concatenate([data.speakers, spk]), split=np.concatenate([data.split, np.full(k, "train")]),
         clips=list(data.clips) + clips,
         sources=None if data.sources is None else np.concatenate(
-            [data.sources, np.array([f"spliced/{UNKNOWN}/s{i}_splice_{i}.wav" for i in range(k)])]))
+            [data.sources, np.array([f"{folder}/{UNKNOWN}/s{i}_{fine}_{i}.wav" for i in range(k)])]))
     return more, np.concatenate([tr_idx, np.arange(len(data.labels), len(data.labels) + k)])
 
 
