@@ -1,9 +1,9 @@
 """Fits a cnn bundle's distance gate (shared.distance) at export, on the int8 model's own outputs.
 
 The words' mean embeddings and their pooled covariance come from the run's training clips as they are (no
-augmentation), the covariance shrunk towards a scaled identity (Ledoit-Wolf: a 64-dimensional covariance from a few
-thousand clips is otherwise ill-conditioned); the reference percentiles and the threshold from its validation
-speakers, which training never fitted.
+augmentation), the covariance shrunk towards a scaled identity (Ledoit-Wolf: the embedding output holds 192 values
+for the shipped net, too many for a plain covariance of a few thousand clips); the reference percentiles and the
+threshold from its validation speakers, which training never fitted.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ def fit_distance_gate(words: list[str], train_emb: np.ndarray, train_labels: np.
                         g.closeness(val_emb[ref], rows))
 
 
-def distance_gate_for_run(run: Path, info: dict, tflite: bytes, outputs: dict[str, int], cal) -> tuple[DistanceGate, float, dict]:
-    """A run's distance gate on its int8 model, and its threshold calibrated as `train` calibrates the others (the
-    validation speakers' never-trained words at most `max_oov_false_accept` accepted, each speaker kind weighing
-    alike), over percentiles 0 ... 0.9."""
+def distance_gate_for_run(run: Path, info: dict, tflite: bytes, outputs: dict[str, int],
+                          cal) -> tuple[DistanceGate, float, dict]:
+    """A run's distance gate on its int8 model (`outputs`: LiteRT output index by name; `cal`: its calib.npz), and
+    its threshold calibrated as `train` calibrates the others (the validation speakers' `_unknown_` and `_silence_`
+    clips at most `max_oov_false_accept` accepted, each speaker kind weighing alike), over 0 ... 0.9."""
     from trainer.dataset import speaker_kind
     from trainer.export import tflite_outputs
     from trainer.train import calibrate_threshold, run_split

@@ -211,11 +211,14 @@ def train(prefixes: list[Path], out: Path, cfg: TrainConfig | None = None,
 def run_split(info: dict) -> tuple[Pooled, np.ndarray, np.ndarray]:
     """A finished run's own data again (its run.json `info`): the pooled stamps without audio, and the indices of
     its training and validation clips as `train` chose them (spliced clips, which exist only in the run, left out)."""
+    val_spk = info.get("data", {}).get("val_speakers")
+    if not info.get("datasets") or val_spk is None:
+        raise ValueError("run.json names no datasets or validation speakers (an older run: train it again)")
     data = pool_datasets([load_dataset(Path(p)) for p in info["datasets"]], audio=False)
     if data.words != info["words"]:
         raise ValueError(f"{', '.join(info['datasets'])}: its words differ from the run's (rebuilt since training?)")
     train_pool = np.flatnonzero(data.split == "train")
-    val_spk = set(info["data"]["val_speakers"])
+    val_spk = set(val_spk)
     is_val = np.array([s in val_spk for s in data.speakers[train_pool]], bool)
     return data, train_pool[~is_val], train_pool[is_val]
 
