@@ -4,10 +4,10 @@ Read at equal false accepts, so a variant that only raises or lowers confidences
     python -m scripts.stamp_variants data/exp-v0:/tmp/m_v0 data/exp-v1:/tmp/m_v1 data/exp-v2:/tmp/m_v2
 
 Each WORK:MODELS pair is one SC fold (WORK/sc-test, WORK/oov, MODELS/digits), as for scripts.sc_folds. Every clip is
-segmented and stamped as `wordstamp evaluate` does, the int8 model runs on LiteRT, and the vocabulary gate is applied
-to the mean of the variants' probabilities; one threshold sweeps all folds' clips together. `--variant "one stamp"`
-reads a model's own open-set curve (how round 17 compares training options at equal false accepts), and
-`--false-accepts 2,5,10` picks the points it is read at.
+segmented and stamped as `wordstamp evaluate` does, the int8 model runs on LiteRT, and the bundle's own gate is
+applied to the mean of the variants' probabilities (and embeddings, for the distance gate); one threshold sweeps all
+folds' clips together. `--variant "one stamp"` reads a model's own open-set curve (how round 17 compares training
+options at equal false accepts), and `--false-accepts 2,5,10` picks the points it is read at.
 """
 
 from __future__ import annotations

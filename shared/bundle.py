@@ -25,6 +25,7 @@ UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 SPECIAL_LABELS = (UNKNOWN, SILENCE)
 GATES = ("top", "vocabulary", "distance")  # see Manifest.gate
+DISTANCE_FILE = "distance.npz"  # the distance gate's file in a cnn bundle (shared.distance)
 
 
 def special_mask(labels: list[str]) -> np.ndarray:
@@ -174,10 +175,10 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
                           "re-export the model or use a matching wordstamp")
     needed = ["model.tflite"] if m.kind == "cnn" else ["head.json"]
     if m.kind == "cnn" and m.gate == "distance":
-        needed.append("distance.npz")
+        needed.append(DISTANCE_FILE)
     for name in needed:
         if name not in m.files:
-            raise BundleError(f"{mf}: lists no {name}" + (" (the distance gate's file)" if name == "distance.npz" else ""))
+            raise BundleError(f"{mf}: lists no {name}" + (" (the distance gate's file)" if name == DISTANCE_FILE else ""))
     for name, meta in m.files.items():
         f = p / name
         if "/" in name or name.startswith("."):

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.bundle import DISTANCE_FILE as FILE
 from shared.bundle import SPECIAL_LABELS
 
-FILE = "distance.npz"
 KIND = "mahalanobis-percentile"
 
 

@@ -8,6 +8,7 @@ threshold from its validation speakers, which training never fitted.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,10 @@ def fit_distance_gate(words: list[str], train_emb: np.ndarray, train_labels: np.
     ref = ~special[val_labels]
     if not ref.any():
         raise ValueError("the distance gate needs validation clips of vocabulary words")
-    g = DistanceGate([words[i] for i in inv], means, precision, np.zeros(1), np.zeros(1))
+    g = DistanceGate([words[i] for i in inv], means, precision, np.zeros(1), np.zeros(1))  # references next
     rows = val_probs[ref][:, inv].argmax(1)
-    return DistanceGate(g.words, g.means, g.precision, val_probs[ref][:, inv].sum(1).astype(np.float32),
-                        g.closeness(val_emb[ref], rows))
+    return dataclasses.replace(g, ref_prob=val_probs[ref][:, inv].sum(1).astype(np.float32),
+                               ref_close=g.closeness(val_emb[ref], rows))
 
 
 def distance_gate_for_run(run: Path, info: dict, tflite: bytes, outputs: dict[str, int],

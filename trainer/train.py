@@ -217,10 +217,14 @@ def run_split(info: dict) -> tuple[Pooled, np.ndarray, np.ndarray]:
     data = pool_datasets([load_dataset(Path(p)) for p in info["datasets"]], audio=False)
     if data.words != info["words"]:
         raise ValueError(f"{', '.join(info['datasets'])}: its words differ from the run's (rebuilt since training?)")
-    train_pool = np.flatnonzero(data.split == "train")
-    val_spk = set(val_spk)
+    tr_idx, val_idx = _speaker_split(data, np.flatnonzero(data.split == "train"), set(val_spk))
+    return data, tr_idx, val_idx
+
+
+def _speaker_split(data: Pooled, train_pool: np.ndarray, val_spk: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`train_pool` split into the training clips and those of the validation speakers `val_spk`, in pool order."""
     is_val = np.array([s in val_spk for s in data.speakers[train_pool]], bool)
-    return data, train_pool[~is_val], train_pool[is_val]
+    return train_pool[~is_val], train_pool[is_val]
 
 
 def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log, t0: float):
@@ -231,8 +235,7 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     for s in sorted(set(data.speakers[train_pool].tolist())):
         by_kind.setdefault(speaker_kind(s), []).append(s)
     val_spk = {s for spk in by_kind.values() for s in choose_test_speakers(spk, cfg.val_fraction, cfg.seed + 1)}
-    is_val = np.array([s in val_spk for s in data.speakers[train_pool]])
-    tr_idx, val_idx = train_pool[~is_val], train_pool[is_val]
+    tr_idx, val_idx = _speaker_split(data, train_pool, val_spk)
     if tr_idx.size == 0 or val_idx.size == 0:
         raise ValueError("need at least two training speakers (one for validation)")
     log(f"{len(data.words)} classes, {tr_idx.size} train / {val_idx.size} val ({len(val_spk)} speakers) clips")
