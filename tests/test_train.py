@@ -626,3 +626,65 @@ def test_export_with_the_distance_gate_serves_what_it_calibrated(tiny_run, tmp_p
     with pytest.raises(ValueError, match="not the ones it was trained with"):
         export_run(moved, "tones", tmp_path / "other", gate="distance")
     assert not (tmp_path / "other").exists()
+
+
+def test_a_student_learns_its_teachers_probabilities_not_only_the_words(tiny_run, tmp_path):
+    """TrainConfig.teachers: the served target is (1 - distill) x the word + distill x the teachers' averaged
+    probabilities. A teacher whose softmax names every word's neighbour (its last layer's columns rolled by one)
+    teaches a student fitted with distill = 1 to say the neighbour on the held-out speaker, while distill = 0 learns
+    the words (early stopping reads validation labels as the student is taught them); the teachers' probabilities are
+    the mean of each one's; `_train_core` asks the teachers; a teacher with other words is refused by name."""
+    import shutil
+
+    import keras
+
+    from trainer.dataset import load_dataset
+    from trainer.nets import NetConfig
+    from trainer.train import TrainConfig, _fit, _teacher_probs, _train_core, pool_datasets
+
+    root, run, info = tiny_run
+    rolled = tmp_path / "rolled"
+    rolled.mkdir()
+    shutil.copy(run / "run.json", rolled / "run.json")
+    net = keras.models.load_model(run / "model.keras", compile=False)
+    probs = net.get_layer("probs")
+    kernel, bias = probs.get_weights()
+    probs.set_weights([np.roll(kernel, 1, axis=1), np.roll(bias, 1)])  # word i's evidence now lights word i + 1
+    net.save(rolled / "model.keras")
+
+    data = pool_datasets([load_dataset(root / "tones.npz")])
+    n, test = len(data.words), data.split == "test"
+    x = data.stamps[test]
+    own = net.predict(x, verbose=0)[1]
+    first = keras.models.load_model(run / "model.keras", compile=False).predict(x, verbose=0)[1]
+    (both,) = _teacher_probs([str(run), str(rolled)], data.words, [x], lambda m: None)
+    assert np.allclose(both, (own + first) / 2, atol=1e-5)
+    assert np.mean(own.argmax(1) == (data.labels[test] + 1) % n) >= 0.8  # the rolled teacher names the neighbour
+
+    cfg = TrainConfig(epochs=30, copies=1, workers=1, batch=8, lr=5e-3, patience=30, noise_dir=None,
+                      net=NetConfig(arch="dscnn", width=12, blocks=2, embedding_dim=16), teachers=[str(rolled)])
+    tr = np.flatnonzero(np.isin(data.speakers, ["spk0", "spk1"]))
+    val = np.flatnonzero(data.speakers == "spk2")
+    (soft,) = _teacher_probs([str(rolled)], data.words, [data.stamps[tr]], lambda m: None)
+    clean = (data.stamps[tr], data.labels[tr], np.zeros(tr.size, np.int32), soft)
+
+    def student(distill: float, y_val: np.ndarray) -> np.ndarray:
+        model, _ = _fit(clean, clean, data.stamps[val], y_val, np.eye(n, dtype=np.float32),
+                        dataclasses.replace(cfg, distill=distill), np.random.default_rng(0), lambda m: None)
+        return model.predict(x, verbose=0)[1].argmax(1)
+
+    assert np.mean(student(1.0, (data.labels[val] + 1) % n) == (data.labels[test] + 1) % n) >= 0.8
+    assert np.mean(student(0.0, data.labels[val]) == data.labels[test]) >= 0.8
+    said: list[str] = []
+    _train_core(data, np.flatnonzero(data.split == "train"), dataclasses.replace(cfg, epochs=1, val_fraction=0.34),
+                np.random.default_rng(0), said.append, 0.0)
+    assert any(m.startswith(f"teacher {rolled}") for m in said)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(run / "model.keras", other / "model.keras")
+    (other / "run.json").write_text(json.dumps({**info, "words": list(reversed(info["words"]))}))
+    with pytest.raises(ValueError, match="other: its words differ"):
+        _teacher_probs([str(other)], data.words, [x], lambda m: None)
+    with pytest.raises(FileNotFoundError, match="no model.keras"):
+        _teacher_probs([str(tmp_path)], data.words, [x], lambda m: None)

@@ -54,13 +54,18 @@ def register(app: typer.Typer) -> None:
               copies: int = typer.Option(2, help="augmented copies of every training clip an epoch"),
               pool_copies: int = typer.Option(0, help="... drawn afresh each epoch from this many (0: always the same)"),
               noise: Optional[Path] = typer.Option(None, "--noise", help="background-noise folder (default ../shared/data/noise)"),
+              teacher: List[Path] = typer.Option([], "--teacher", help="a finished run (repeatable) whose averaged "
+                                                 "probabilities the new run learns towards (knowledge distillation)"),
+              distill: float = typer.Option(0.5, min=0.0, max=1.0, help="with --teacher: the target is (1 - A) x "
+                                            "the word + A x the teachers' probabilities"),
               data: Path = typer.Option(Path("data"), help="folder of the datasets")) -> None:
         """Train a CNN on stamp datasets; writes model.keras, run.json, calib.npz and curve.png to the run folder."""
         from trainer.nets import NetConfig
         from trainer.train import TrainConfig, train as do_train
 
         cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies,
-                          net=NetConfig(arch=arch, width=width, towers=towers))
+                          net=NetConfig(arch=arch, width=width, towers=towers),
+                          teachers=[str(t) for t in teacher], distill=distill)
         if noise is not None:
             if not noise.is_dir():
                 _fail(FileNotFoundError(f"{noise}: no such noise folder"))

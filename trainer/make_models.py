@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
                          "(0: off, as shipped)")
     ap.add_argument("--reversals", type=int, default=0, metavar="N",
                     help="N training digits played backwards, learnt as _unknown_ (0: off, as shipped)")
+    ap.add_argument("--teachers", nargs="+", default=[], metavar="RUN",
+                    help="finished digits runs whose averaged probabilities the new run learns towards "
+                         "(knowledge distillation; none, as shipped)")
+    ap.add_argument("--distill", type=float, default=0.5, metavar="A",
+                    help="with --teachers: the target is (1 - A) x the word + A x the teachers' probabilities")
     ap.add_argument("--gate", choices=("top", "vocabulary", "distance"), default=None,
                     help="the digits bundle's reject gate (default: the training config's, vocabulary)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
@@ -106,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
+    from trainer.train import teacher_words
+
+    for t in a.teachers:  # a wrong teacher is told before the datasets are built, not after
+        try:
+            teacher_words(t)
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -142,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
                       domain_weight=a.domain_weight, splices=a.splices, reversals=a.reversals,
+                      teachers=[str(t) for t in a.teachers], distill=a.distill,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
                                             noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1],

@@ -78,6 +78,11 @@ class TrainConfig:
     splices: int = 0
     # > 0: this many training digits played backwards join `_unknown_` as a word of their own (round 18)
     reversals: int = 0
+    # finished runs (folders with model.keras and run.json, the same words) whose averaged served probabilities on
+    # every training stamp become part of its target: (1 - distill) x the one-hot word + distill x the teachers'
+    # probabilities (knowledge distillation: one network learns what an ensemble of several knows, round 19)
+    teachers: list[str] = field(default_factory=list)
+    distill: float = 0.5
 
 
 @dataclass
@@ -257,8 +262,41 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     for i, w in enumerate(fine_words):
         merge[i, data.words.index(w.split(":")[0])] = 1.0
     log(f"augmented to {aug_x.shape[0]} stamps in {time.time() - t0:.0f} s; {len(fine_words)} training classes")
+    if cfg.teachers:
+        soft = _teacher_probs(cfg.teachers, data.words, [clean[0], pool[0]], log)
+        clean, pool = clean + (soft[0],), pool + (soft[1],)
     model, history = _fit(clean, pool, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
     return model, history, own_tr, val_idx, val_spk
+
+
+def teacher_words(run: Path) -> list[str]:
+    """The served words of the finished run `run`; a one-line error when it is not one."""
+    run = Path(run)
+    if not (run / "model.keras").is_file():
+        raise FileNotFoundError(f"{run}: no model.keras (not a finished training run)")
+    try:
+        return list(json.loads((run / "run.json").read_text())["words"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{run / 'run.json'}: unreadable ({e})") from None
+
+
+def _teacher_probs(teachers: list[str], words: list[str], stamps: list[np.ndarray],
+                   log: Callable[[str], None]) -> list[np.ndarray]:
+    """The teachers' served probabilities, averaged, for each array of `stamps` (computed once, on the augmented
+    copies before SpecAugment: the student learns the masked stamp towards what the teachers make of the whole)."""
+    for t in teachers:
+        if teacher_words(Path(t)) != list(words):
+            raise ValueError(f"{t}: its words differ from the dataset's ({', '.join(words)})")
+    import keras
+
+    sums = [np.zeros((x.shape[0], len(words)), np.float64) for x in stamps]
+    for t in teachers:
+        net = keras.models.load_model(Path(t) / "model.keras", compile=False)
+        for s, x in zip(sums, stamps):
+            if x.shape[0]:
+                s += net.predict(x, batch_size=512, verbose=0)[1]
+        log(f"teacher {t}: probabilities of {sum(x.shape[0] for x in stamps)} stamps")
+    return [(s / len(teachers)).astype(np.float32) for s in sums]
 
 
 def _with_splices(data: Pooled, tr_idx: np.ndarray, n: int, seed: int) -> tuple[Pooled, np.ndarray]:
@@ -367,6 +405,9 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
     shape = clean[0].shape[1:]
     aux = n_fine > n_classes and cfg.fine_aux_weight > 0
     adversary = cfg.domain_weight > 0
+    distil = len(clean) > 3
+    if distil and n_fine != n_classes and not aux:
+        raise ValueError("teachers need the served softmax trained directly (fine_aux_weight > 0)")
     if adversary and not aux:
         raise ValueError("domain_weight > 0 needs the side softmax (fine_aux_weight > 0 and _unknown_ words)")
     if n_fine == n_classes:
@@ -415,10 +456,15 @@ def _fit(clean: tuple, pool: tuple, x_val, y_val, merge: np.ndarray, cfg: TrainC
             xe = spec_augment(x_tr[perm], rng, cfg.augment)
             ye = keras.utils.to_categorical(y_tr[perm], n_fine)
             sw = weights[coarse[y_tr[perm]]]
+            served = keras.utils.to_categorical(coarse[y_tr[perm]], n_classes)
+            if distil:  # the served target moves towards the teachers' probabilities
+                soft = np.concatenate([clean[3], pool[3][pick]])[perm]
+                served = (1.0 - cfg.distill) * served + cfg.distill * soft
+                if n_fine == n_classes:
+                    ye = served
             targets = [np.zeros((xe.shape[0], emb_dim), np.float32), ye]  # the embedding output has no loss
             if aux:
-                targets = ([targets[0]] + [keras.utils.to_categorical(coarse[y_tr[perm]], n_classes)] * towers
-                           + [ye] * towers)
+                targets = [targets[0]] + [served] * towers + [ye] * towers
             if adversary:  # noise has no voice: an all-zero target row adds no loss
                 # the reversed gradient ramps 0 -> 1 (2 / (1 + e^(-10 p)) - 1, p the share of epochs done), so the
                 # adversary pushes only once the words have been learnt a little (Ganin & Lempitsky's schedule)
