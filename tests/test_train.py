@@ -675,10 +675,16 @@ def test_a_student_learns_its_teachers_probabilities_not_only_the_words(tiny_run
 
     assert np.mean(student(1.0, (data.labels[val] + 1) % n) == (data.labels[test] + 1) % n) >= 0.8
     assert np.mean(student(0.0, data.labels[val]) == data.labels[test]) >= 0.8
-    said: list[str] = []
-    _train_core(data, np.flatnonzero(data.split == "train"), dataclasses.replace(cfg, epochs=1, val_fraction=0.34),
-                np.random.default_rng(0), said.append, 0.0)
-    assert any(m.startswith(f"teacher {rolled}") for m in said)
+    for sees in ("copy", "clean"):  # the teachers judge each augmented copy, or only the clean clips it came from
+        said: list[str] = []
+        _, _, tr_idx, *_ = _train_core(data, np.flatnonzero(data.split == "train"),
+                                       dataclasses.replace(cfg, epochs=1, val_fraction=0.34, teacher_sees=sees),
+                                       np.random.default_rng(0), said.append, 0.0)
+        stamps = tr_idx.size * (1 if sees == "clean" else 1 + cfg.copies)
+        assert f"teacher {rolled}: probabilities of {stamps} stamps" in said
+    with pytest.raises(ValueError, match="teacher_sees 'both'"):
+        _train_core(data, np.flatnonzero(data.split == "train"), dataclasses.replace(cfg, teacher_sees="both"),
+                    np.random.default_rng(0), said.append, 0.0)
 
     other = tmp_path / "other"
     other.mkdir()

@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
                                                  "probabilities the new run learns towards (knowledge distillation)"),
               distill: float = typer.Option(0.5, min=0.0, max=1.0, help="with --teacher: the target is (1 - A) x "
                                             "the word + A x the teachers' probabilities"),
+              teacher_sees: str = typer.Option("copy", help="with --teacher: the teachers judge each augmented "
+                                               "copy, or the clean clip it came from (copy or clean)"),
               data: Path = typer.Option(Path("data"), help="folder of the datasets")) -> None:
         """Train a CNN on stamp datasets; writes model.keras, run.json, calib.npz and curve.png to the run folder."""
         from trainer.nets import NetConfig
@@ -65,7 +67,8 @@ def register(app: typer.Typer) -> None:
 
         cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies,
                           net=NetConfig(arch=arch, width=width, towers=towers),
-                          teachers=[str(t) for t in teacher], distill=distill)
+                          teachers=[str(t) for t in teacher], distill=distill,
+                          teacher_sees=teacher_sees)
         if noise is not None:
             if not noise.is_dir():
                 _fail(FileNotFoundError(f"{noise}: no such noise folder"))

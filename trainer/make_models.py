@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(knowledge distillation; none, as shipped)")
     ap.add_argument("--distill", type=float, default=0.5, metavar="A",
                     help="with --teachers: the target is (1 - A) x the word + A x the teachers' probabilities")
+    ap.add_argument("--teacher-sees", choices=("copy", "clean"), default="copy",
+                    help="with --teachers: the teachers judge each augmented copy, or the clean clip it came from")
     ap.add_argument("--gate", choices=("top", "vocabulary", "distance"), default=None,
                     help="the digits bundle's reject gate (default: the training config's, vocabulary)")
     ap.add_argument("--snr-ref", choices=("clip", "speech"), default="clip",
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
                       domain_weight=a.domain_weight, splices=a.splices, reversals=a.reversals,
                       teachers=[str(t) for t in a.teachers], distill=a.distill,
+                      teacher_sees=a.teacher_sees,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
                       augment=AugmentConfig(warp=tuple(a.warp), snr_db=tuple(a.snr), snr_ref=a.snr_ref,
                                             noise_p=a.noise_p, eq_p=a.eq[0], eq_db=a.eq[1],

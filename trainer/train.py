@@ -83,6 +83,9 @@ class TrainConfig:
     # probabilities (knowledge distillation: one network learns what an ensemble of several knows, round 19)
     teachers: list[str] = field(default_factory=list)
     distill: float = 0.5
+    # what the teachers are shown for an augmented copy: "copy" (the copy itself, before SpecAugment) or "clean" (the
+    # clean clip it was made from, so noise and distortion teach the student no doubt the teachers would have)
+    teacher_sees: str = "copy"
 
 
 @dataclass
@@ -234,6 +237,8 @@ def _speaker_split(data: Pooled, train_pool: np.ndarray, val_spk: set[str]) -> t
 
 def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log, t0: float):
     """Split `train_pool` by speaker into train/validation, augment, fit; (model, history, train, val, val speakers)."""
+    if cfg.teacher_sees not in ("copy", "clean"):
+        raise ValueError(f"teacher_sees {cfg.teacher_sees!r}: expected copy or clean")
     # Validation speakers from every kind (people, espeak, other TTS, noise), so that early stopping and the threshold
     # also see recorded people, not only the many synthetic voices.
     by_kind: dict[str, list[str]] = {}
@@ -263,8 +268,12 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
         merge[i, data.words.index(w.split(":")[0])] = 1.0
     log(f"augmented to {aug_x.shape[0]} stamps in {time.time() - t0:.0f} s; {len(fine_words)} training classes")
     if cfg.teachers:
-        soft = _teacher_probs(cfg.teachers, data.words, [clean[0], pool[0]], log)
-        clean, pool = clean + (soft[0],), pool + (soft[1],)
+        if cfg.teacher_sees == "clean":
+            (soft,) = _teacher_probs(cfg.teachers, data.words, [clean[0]], log)
+            clean, pool = clean + (soft,), pool + (soft[src],)
+        else:
+            soft = _teacher_probs(cfg.teachers, data.words, [clean[0], pool[0]], log)
+            clean, pool = clean + (soft[0],), pool + (soft[1],)
     model, history = _fit(clean, pool, data.stamps[val_idx], data.labels[val_idx], merge, cfg, rng, log)
     return model, history, own_tr, val_idx, val_spk
 
