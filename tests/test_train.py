@@ -682,9 +682,10 @@ def test_a_student_learns_its_teachers_probabilities_not_only_the_words(tiny_run
                                        np.random.default_rng(0), said.append, 0.0)
         stamps = tr_idx.size * (1 if sees == "clean" else 1 + cfg.copies)
         assert f"teacher {rolled}: probabilities of {stamps} stamps" in said
-    with pytest.raises(ValueError, match="teacher_sees 'both'"):
-        _train_core(data, np.flatnonzero(data.split == "train"), dataclasses.replace(cfg, teacher_sees="both"),
-                    np.random.default_rng(0), said.append, 0.0)
+    for bad, message in ((dict(teacher_sees="both"), "teacher_sees 'both'"), (dict(distill=1.5), "distill 1.5")):
+        with pytest.raises(ValueError, match=message):
+            _train_core(data, np.flatnonzero(data.split == "train"), dataclasses.replace(cfg, **bad),
+                        np.random.default_rng(0), said.append, 0.0)
 
     other = tmp_path / "other"
     other.mkdir()

@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from trainer.train import teacher_words
 
-    for t in a.teachers:  # a wrong teacher is told before the datasets are built, not after
+    if not 0.0 <= a.distill <= 1.0:
+        ap.error(f"--distill {a.distill}: expected a weight from 0 to 1")
+    for t in a.teachers:  # a folder that is no finished run is told before the datasets are built, not after
         try:
             teacher_words(t)
         except (OSError, ValueError) as e:

@@ -239,6 +239,8 @@ def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log
     """Split `train_pool` by speaker into train/validation, augment, fit; (model, history, train, val, val speakers)."""
     if cfg.teacher_sees not in ("copy", "clean"):
         raise ValueError(f"teacher_sees {cfg.teacher_sees!r}: expected copy or clean")
+    if not 0.0 <= cfg.distill <= 1.0:
+        raise ValueError(f"distill {cfg.distill}: expected a weight from 0 to 1")
     # Validation speakers from every kind (people, espeak, other TTS, noise), so that early stopping and the threshold
     # also see recorded people, not only the many synthetic voices.
     by_kind: dict[str, list[str]] = {}
@@ -291,8 +293,8 @@ def teacher_words(run: Path) -> list[str]:
 
 def _teacher_probs(teachers: list[str], words: list[str], stamps: list[np.ndarray],
                    log: Callable[[str], None]) -> list[np.ndarray]:
-    """The teachers' served probabilities, averaged, for each array of `stamps` (computed once, on the augmented
-    copies before SpecAugment: the student learns the masked stamp towards what the teachers make of the whole)."""
+    """The teachers' served probabilities, averaged, for each array of `stamps`: computed once a run, on stamps
+    without SpecAugment, so the student learns each masked stamp towards what the teachers make of the whole."""
     for t in teachers:
         if teacher_words(Path(t)) != list(words):
             raise ValueError(f"{t}: its words differ from the dataset's ({', '.join(words)})")
