@@ -50,6 +50,35 @@ def test_export_run_int8_close_to_float(tiny_run, tmp_path):
     assert m["int8_accuracy"] >= m["float_accuracy"] - 0.1
     assert m["model_bytes"] == (tmp_path / "tones" / "model.tflite").stat().st_size
     assert b.manifest.training["data"]["test_speakers"] == ["spk3"]
+    # the served figure is what the daemon's own runtime answers on the same held-out stamps at the bundle's threshold
+    from shared.runtime import CnnModel, decide
+
+    cal = np.load(run / "calib.npz", allow_pickle=False)
+    xs = np.concatenate([cal["val_stamps"], cal["test_stamps"]])
+    ys = np.concatenate([cal["val_labels"], cal["test_labels"]])
+    cnn = CnnModel(b)
+    words = b.manifest.vocabulary
+    said = [decide("tones", "h", words, p, b.manifest.threshold, gate=b.manifest.gate).word for p in cnn.infer(xs)[1]]
+    assert m["int8_served_accuracy"] == pytest.approx(np.mean([w == words[y] for w, y in zip(said, ys)]), abs=1e-4)
+    assert m["int8_minus_float_served_points"] == pytest.approx(
+        100 * (m["int8_served_accuracy"] - m["float_served_accuracy"]), abs=0.02)
+    assert 0 <= m["int8_top_ties"] <= m["quantisation_n"]
+
+
+def test_served_accuracy_counts_rejections_as_the_daemon_answers():
+    """A word's clip is right only when accepted as that word; an _unknown_/_silence_ clip only when rejected; the
+    gate decides what meets the threshold."""
+    from trainer.export import served_accuracy
+
+    words = ["five", "nine", "_unknown_"]
+    probs = np.array([[0.90, 0.05, 0.05],   # five, accepted
+                      [0.60, 0.30, 0.10],   # five, below 0.8 on top, but 0.9 of vocabulary
+                      [0.05, 0.90, 0.05],   # _unknown_ clip accepted as nine: a false accept
+                      [0.10, 0.05, 0.85]])  # _unknown_ clip rejected
+    labels = np.array([0, 0, 2, 2])
+    assert served_accuracy(probs, labels, words, 0.8, "top") == pytest.approx(2 / 4)
+    assert served_accuracy(probs, labels, words, 0.8, "vocabulary") == pytest.approx(3 / 4)
+    assert served_accuracy(probs, labels, words, 0.0, "top") == pytest.approx(3 / 4)  # the second five is accepted
 
 
 def test_int8_spread_reproduces_the_export_and_draws_calibration_subsets(tiny_run, tmp_path, capsys):
@@ -316,6 +345,7 @@ def test_cli_export_evaluate_predict_on_the_trained_run(tiny_run, tmp_path, rng)
     cli = CliRunner()
     r = cli.invoke(wordstamp.app, ["export", str(run), "--name", "tones", "--out", str(tmp_path / "tones")])
     assert r.exit_code == 0, r.output
+    assert "answered as served (threshold, rejections): float " in r.output
     held = tmp_path / "held"
     for w in WORDS:
         (held / w).mkdir(parents=True)

@@ -89,8 +89,10 @@ def register(app: typer.Typer) -> None:
 
         b = _run(lambda: export_run(run, name, out or Path("models") / name, gate=gate))
         m = b.manifest.metrics
+        served = (f"; answered as served (threshold, rejections): float {m['float_served_accuracy']} / int8 "
+                  f"{m['int8_served_accuracy']}" if "int8_served_accuracy" in m else "")
         typer.echo(f"{b.path}: {m.get('model_bytes')} bytes, float {m.get('float_accuracy')} / int8 "
-                   f"{m.get('int8_accuracy')} on {m.get('quantisation_n')} {m.get('quantisation_split')} clips, "
+                   f"{m.get('int8_accuracy')} on {m.get('quantisation_n')} {m.get('quantisation_split')} clips{served}, "
                    f"threshold {b.manifest.threshold} ({b.manifest.gate} gate)")
 
     @app.command()

@@ -161,6 +161,26 @@ def export_model(model: Any, out: str | os.PathLike, spec: ExportSpec, represent
     return write_cnn_bundle(out, convert_int8(model, representative), spec)
 
 
+def served_accuracy(probs: np.ndarray, labels: np.ndarray, words: list[str], threshold: float, gate: str) -> float:
+    """The share of clips answered right as the daemon answers them: a vocabulary word's clip must be accepted as that
+    word (a rejection is wrong, as `wordstamp evaluate` counts), an `_unknown_`/`_silence_` clip must be rejected.
+
+    The top-1 figure beside it reads the int8 probabilities in steps of 1/256, so a clip whose two likeliest words
+    tie goes to the first of them; such clips sit far below any threshold, and this figure does not count them."""
+    from shared.runtime import gated, special_mask
+
+    special = special_mask(words)
+    choice, score = gated(probs, special, gate)
+    answer = np.where(score >= threshold, choice, -1)
+    return float(np.mean(np.where(special[labels], answer == -1, answer == labels)))
+
+
+def _top_tied(probs: np.ndarray) -> np.ndarray:
+    """Rows whose two largest values are equal (int8 outputs tie often at low confidence)."""
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    return top2[:, 0] == top2[:, 1]
+
+
 def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, description: str = "",
                attribution: str = DEFAULT_ATTRIBUTION, extra_metrics: dict | None = None,
                gate: str | None = None) -> Bundle:
@@ -186,12 +206,17 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
     metrics = dict(info.get("metrics", {}))
     idx, _ = output_indices(tflite, len(info["words"]))
     if ys.size:
-        f_acc = float(np.mean(model.predict(xs, batch_size=256, verbose=0)[1].argmax(1) == ys))
-        q_acc = float(np.mean(tflite_predict(tflite, xs, idx["probs"]).argmax(1) == ys))
+        pf = model.predict(xs, batch_size=256, verbose=0)[1]
+        pq = tflite_predict(tflite, xs, idx["probs"])
+        f_acc, q_acc = float(np.mean(pf.argmax(1) == ys)), float(np.mean(pq.argmax(1) == ys))
         split = "val+test" if cal["test_labels"].size else "val"
         metrics.update({"float_accuracy": round(f_acc, 4), "int8_accuracy": round(q_acc, 4),
                         "int8_minus_float_points": round(100 * (q_acc - f_acc), 2), "quantisation_split": split,
-                        "quantisation_n": int(ys.size)})
+                        "quantisation_n": int(ys.size), "int8_top_ties": int(np.sum(_top_tied(pq)))})
+        if gate != "distance":  # the distance gate's threshold is fitted below, on the int8 model alone
+            f_srv, q_srv = (served_accuracy(p, ys, info["words"], float(info["threshold"]), gate) for p in (pf, pq))
+            metrics.update({"float_served_accuracy": round(f_srv, 4), "int8_served_accuracy": round(q_srv, 4),
+                            "int8_minus_float_served_points": round(100 * (q_srv - f_srv), 2)})
     metrics["model_bytes"] = len(tflite)
     metrics["params"] = info.get("params")
     metrics.update(extra_metrics or {})

@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                           "threshold": digits.manifest.threshold, "gate": digits.manifest.gate,
                           "float_vs_int8": {k: digits.manifest.metrics.get(k) for k in
                                             ("float_accuracy", "int8_accuracy", "int8_minus_float_points",
-                                             "quantisation_n", "quantisation_split")},
+                                             "int8_top_ties", "float_served_accuracy", "int8_served_accuracy",
+                                             "int8_minus_float_served_points", "quantisation_n",
+                                             "quantisation_split")},
                           "sc_heldout_speakers": {"accuracy": round(sc.accuracy, 4), "n": sc.n,
                                                   "per_word": sc.per_word},
                           "oov": {"false_accept_rate": round(oov.oov_false_accept_rate, 4), "n": oov.oov_n,
