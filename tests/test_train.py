@@ -82,16 +82,18 @@ def test_served_accuracy_counts_rejections_as_the_daemon_answers():
 
 
 def test_int8_spread_reproduces_the_export_and_draws_calibration_subsets(tiny_run, tmp_path, capsys):
-    """scripts.int8_spread with every stored calibration stamp gives the export's own int8 - float figure; smaller
+    """scripts.int8_spread with every stored calibration stamp gives the export's own int8 - float figures (top-1 and
+    as served); smaller
     subsets are drawn per seed, one figure each; a folder that is no run is refused by name."""
     from scripts.int8_spread import main
     from trainer.export import export_run
 
     root, run, info = tiny_run
-    exported = export_run(run, "tones", tmp_path / "tones").manifest.metrics["int8_minus_float_points"]
+    m = export_run(run, "tones", tmp_path / "tones").manifest.metrics
     assert main([str(run), "--draws", "1"]) == 0
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith(str(run)) and float(line.split()[2]) == pytest.approx(exported, abs=0.006)
+    line = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert line[0] == str(run) and float(line[2]) == pytest.approx(m["int8_minus_float_points"], abs=0.006)
+    assert float(line[line.index("served:") + 1]) == pytest.approx(m["int8_minus_float_served_points"], abs=0.006)
     assert main([str(run), "--draws", "3", "--samples", "4"]) == 0
     gaps = capsys.readouterr().out.strip().splitlines()[-1].split()[2:5]
     assert len(gaps) == 3 and all(g[0] in "+-" for g in gaps)
