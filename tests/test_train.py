@@ -95,8 +95,10 @@ def test_int8_spread_reproduces_the_export_and_draws_calibration_subsets(tiny_ru
     assert line[0] == str(run) and float(line[2]) == pytest.approx(m["int8_minus_float_points"], abs=0.006)
     assert float(line[line.index("served:") + 1]) == pytest.approx(m["int8_minus_float_served_points"], abs=0.006)
     assert main([str(run), "--draws", "3", "--samples", "4"]) == 0
-    gaps = capsys.readouterr().out.strip().splitlines()[-1].split()[2:5]
+    line = capsys.readouterr().out.strip().splitlines()[-1].split()
+    gaps = line[2:5]
     assert len(gaps) == 3 and all(g[0] in "+-" for g in gaps)
+    assert line[line.index("draw") + 1] in ("0", "1", "2")  # the draw closest to float on the training stamps
     with pytest.raises(SystemExit):
         main([str(tmp_path)])
     assert f"{tmp_path}: not a training run" in capsys.readouterr().err
