@@ -166,7 +166,8 @@ def served_accuracy(probs: np.ndarray, labels: np.ndarray, words: list[str], thr
     word (a rejection is wrong, as `wordstamp evaluate` counts), an `_unknown_`/`_silence_` clip must be rejected.
 
     The top-1 figure beside it reads the int8 probabilities in steps of 1/256, so a clip whose two likeliest words
-    tie goes to the first of them; such clips sit far below any threshold, and this figure does not count them."""
+    tie goes to the first of them; such clips sit far below any threshold, where float and int8 both reject them, so
+    they do not move this figure."""
     from shared.runtime import gated, special_mask
 
     special = special_mask(words)
