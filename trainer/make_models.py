@@ -113,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
-    from trainer.train import teacher_words
+    from trainer.train import check_teaching, teacher_words
 
-    if not 0.0 <= a.distill <= 1.0:
-        ap.error(f"--distill {a.distill}: expected a weight from 0 to 1")
+    try:
+        check_teaching(a.distill, a.teacher_sees)
+    except ValueError as e:
+        ap.error(f"--{e}")
     for t in a.teachers:  # a folder that is no finished run is told before the datasets are built, not after
         try:
             teacher_words(t)

@@ -235,12 +235,21 @@ def _speaker_split(data: Pooled, train_pool: np.ndarray, val_spk: set[str]) -> t
     return train_pool[~is_val], train_pool[is_val]
 
 
+TEACHER_VIEWS = ("copy", "clean")
+
+
+def check_teaching(distill: float, teacher_sees: str) -> None:
+    """Refuse a distillation weight outside 0..1 or an unknown teacher view (make_models asks before any data is
+    built, training before augmenting)."""
+    if teacher_sees not in TEACHER_VIEWS:
+        raise ValueError(f"teacher_sees {teacher_sees!r}: expected {' or '.join(TEACHER_VIEWS)}")
+    if not 0.0 <= distill <= 1.0:
+        raise ValueError(f"distill {distill}: expected a weight from 0 to 1")
+
+
 def _train_core(data: Pooled, train_pool: np.ndarray, cfg: TrainConfig, rng, log, t0: float):
     """Split `train_pool` by speaker into train/validation, augment, fit; (model, history, train, val, val speakers)."""
-    if cfg.teacher_sees not in ("copy", "clean"):
-        raise ValueError(f"teacher_sees {cfg.teacher_sees!r}: expected copy or clean")
-    if not 0.0 <= cfg.distill <= 1.0:
-        raise ValueError(f"distill {cfg.distill}: expected a weight from 0 to 1")
+    check_teaching(cfg.distill, cfg.teacher_sees)
     # Validation speakers from every kind (people, espeak, other TTS, noise), so that early stopping and the threshold
     # also see recorded people, not only the many synthetic voices.
     by_kind: dict[str, list[str]] = {}
