@@ -18,7 +18,8 @@ FEEDS = ("numpy", "dataset")
 
 
 def recipe_net(seed: int = 0):
-    """The recipe's training model (served + side softmax), compiled as trainer/train.py compiles it."""
+    """The recipe's training model (served + side softmax) with the recipe's losses and weights; Adam at a fixed
+    rate in place of the recipe's cosine schedule, which costs nothing per step."""
     import keras
 
     from trainer.nets import NetConfig, build_aux
@@ -45,7 +46,7 @@ def one_epoch(model, feed: str, x: np.ndarray, targets: list[np.ndarray], weight
     """Train one epoch in order (Keras's own shuffle off: the trainer permutes first); returns its wall seconds and
     its mean training loss."""
     t0 = time.perf_counter()
-    if feed == "numpy":  # as trainer/train.py feeds it
+    if feed == "numpy":  # as trainer/train.py feeds it (which also lets Keras shuffle the permuted stamps again)
         h = model.fit(x, targets, sample_weight=weights, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     elif feed == "dataset":
         import tensorflow as tf
@@ -91,8 +92,7 @@ def main() -> None:
         return
     for f, v in r["feeds"].items():
         print(f"{f:8s} median {v['median_s']:6.2f} s, mean {v['mean_s']:6.2f} s an epoch of {r['stamps']} stamps; "
-              f"{v['slow_epochs']} of "
-              f"{r['rounds'] - 1} at 1.4 x the fastest or slower; epochs {v['epochs_s']}")
+              f"{v['slow_epochs']} of {r['rounds'] - 1} at 1.4 x the fastest or slower; epochs {v['epochs_s']}")
     ratio = r["numpy_over_dataset"]
     print(f"numpy / dataset: median {ratio['median_s']:.2f}, mean {ratio['mean_s']:.2f}")
 
