@@ -3,7 +3,8 @@ to `model.fit` (how trainer/train.py feeds it) and a `tf.data` pipeline with aut
 
 Why: on a 2-core machine the recipe's epochs run at two speeds, the slow one no faster than one thread (models/README,
 Rounds 20-21). Epochs alternate between the feeds, so both see the same machine state; each feed trains its own copy
-of the network (same seed) on random stamps of the recipe's shape. Run: `python -m bench.epoch_feed [--rounds 8]`.
+of the network (same seed) on random stamps of the recipe's shape. Run: `python -m bench.epoch_feed [--rounds 8]
+[--intra N] [--inter N]` (and `TF_ENABLE_ONEDNN_OPTS=0` before it for TensorFlow without oneDNN).
 """
 
 from __future__ import annotations
@@ -61,10 +62,17 @@ def one_epoch(model, feed: str, x: np.ndarray, targets: list[np.ndarray], weight
     return time.perf_counter() - t0, float(h.history["loss"][-1])
 
 
-def measure(rounds: int = 8, n: int = 9000, batch: int = 64) -> dict:
+def measure(rounds: int = 8, n: int = 9000, batch: int = 64, intra: int = 0, inter: int = 0) -> dict:
     """Alternate one epoch of each feed `rounds` times (the order swapping every round); the first round is warm-up.
     Per feed: every epoch's seconds, their median and mean after warm-up (the two speeds move the mean, not always
-    the median), and how many epochs took 1.4 x the fastest or more."""
+    the median), and how many epochs took 1.4 x the fastest or more. `intra`/`inter` > 0 set TensorFlow's thread
+    pools (0: its default, as the trainer runs); `TF_ENABLE_ONEDNN_OPTS=0` in the environment turns oneDNN off."""
+    import tensorflow as tf
+
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     x, targets, weights = random_batch(n)
     models = {f: recipe_net() for f in FEEDS}
     times: dict[str, list[float]] = {f: [] for f in FEEDS}
@@ -75,7 +83,7 @@ def measure(rounds: int = 8, n: int = 9000, batch: int = 64) -> dict:
     out = {f: {"epochs_s": [round(t, 2) for t in v], "median_s": float(np.median(v[1:] or v)),
                "mean_s": float(np.mean(v[1:] or v)),
                "slow_epochs": int(sum(t >= 1.4 * fastest for t in v[1:]))} for f, v in times.items()}
-    return {"stamps": n, "batch": batch, "rounds": rounds, "feeds": out,
+    return {"stamps": n, "batch": batch, "rounds": rounds, "intra": intra, "inter": inter, "feeds": out,
             "numpy_over_dataset": {k: out["numpy"][k] / out["dataset"][k] for k in ("median_s", "mean_s")}}
 
 
@@ -84,9 +92,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--stamps", type=int, default=9000)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--intra", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
+    ap.add_argument("--inter", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    r = measure(a.rounds, a.stamps, a.batch)
+    r = measure(a.rounds, a.stamps, a.batch, a.intra, a.inter)
     if a.json:
         print(json.dumps(r))
         return
