@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer.recipe import link_sc, sc_test_speakers
+from trainer.recipe import link_sc, sc_test_speakers, sc_train_speakers
 
 SPEAKERS = [f"{i:08x}" for i in range(45)]
 
@@ -37,3 +37,19 @@ def test_link_sc_keeps_only_the_named_speakers(tmp_path):
     assert sorted(f.name for f in (out / "_unknown_").iterdir()) == ["aaaa0001_bed_0.wav", "aaaa0001_happy_0.wav"]
     # without a speaker list every clip is linked, as before
     assert link_sc(sc, tmp_path / "all", ["bed", "happy"], label="_unknown_") == 4
+
+
+def test_training_share_drops_only_speakers_not_held_out():
+    test = sc_test_speakers(SPEAKERS, 0, 0.4, (0, 3))
+    assert sc_train_speakers(SPEAKERS, test, 1.0, 0) == set(SPEAKERS)  # all, as shipped
+    half = sc_train_speakers(SPEAKERS, test, 0.5, 0)
+    assert set(test) <= half  # the held-out digits stay linked: they are the test split
+    assert len(half - set(test)) == 15  # half of the 30 others
+    assert half == sc_train_speakers(SPEAKERS, test, 0.5, 0)  # the seed decides
+    assert half != sc_train_speakers(SPEAKERS, test, 0.5, 1)
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_impossible_training_share_is_refused(share):
+    with pytest.raises(ValueError, match="SC training share"):
+        sc_train_speakers(SPEAKERS, [], share, 0)

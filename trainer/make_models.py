@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="at most this many clips of each other Speech Commands word in _unknown_")
     ap.add_argument("--sc-unknown-voices", choices=("any", "digit-speakers"), default="any",
                     help="whose recorded words _unknown_ learns: anyone's, or only people who also say digits")
+    ap.add_argument("--sc-train-share", type=float, default=1.0, metavar="F",
+                    help="train on the digits of only this random share of the Speech Commands speakers not held "
+                         "out (a learning curve; 1: all, as shipped)")
     ap.add_argument("--sc-repeat", type=int, default=3, help="links of each Speech Commands digit clip (oversampling)")
     ap.add_argument("--warp", type=float, nargs=2, default=(0.9, 1.1), metavar=("LO", "HI"),
                     help="mel-axis stretch range of the augmentation (vocal-tract length)")
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= k < n:
             ap.error(f"--sc-fold {a.sc_fold}: K counts from 0 and must be below N")
         fold = (k, n)
+    if not 0 < a.sc_train_share <= 1:
+        ap.error(f"--sc-train-share {a.sc_train_share}: must be above 0 and at most 1")
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     a.work.mkdir(parents=True, exist_ok=True)
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
                           sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold,
-                          sc_unknown_voices=a.sc_unknown_voices)
+                          sc_unknown_voices=a.sc_unknown_voices, sc_train_share=a.sc_train_share)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor,

@@ -180,6 +180,19 @@ def sc_test_speakers(speakers: list[str], seed: int, fraction: float, fold: tupl
     return sorted(speakers[i] for i in order[k::n])
 
 
+def sc_train_speakers(speakers: list[str], test: list[str], share: float, seed: int) -> set[str]:
+    """The SC speakers whose digits are trained on: all not held out, or a random `share` of them (a learning curve:
+    what fewer recorded people cost on the held-out ones). The held-out speakers are returned too, because their
+    digits are linked as well (the dataset's test split)."""
+    if not 0 < share <= 1:
+        raise ValueError(f"SC training share {share}: must be above 0 and at most 1")
+    rest = sorted(set(speakers) - set(test))
+    if share < 1:
+        rng = np.random.default_rng(seed + 101)
+        rest = rng.choice(rest, size=max(1, round(share * len(rest))), replace=False).tolist()
+    return set(rest) | set(test)
+
+
 def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed: int, prefix: str = "noise") -> int:
     """n one-second chunks at random gains from the `part` (fractions) of each noise file -> out/*.wav (16 kHz)."""
     import soundfile as sf
@@ -209,7 +222,7 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
                    n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
                    sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None,
-                   sc_unknown_voices: str = "any") -> dict:
+                   sc_unknown_voices: str = "any", sc_train_share: float = 1.0) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -219,16 +232,18 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     out instead of a random `test_fraction` of them, so that n runs test every SC speaker once.
     `sc_unknown_voices` "digit-speakers": the recorded `_unknown_` words only from people who also say digits, so
     that a recorded voice alone does not tell `_unknown_` from a digit ("any": from whoever said them).
+    `sc_train_share` < 1 trains on the digits of only that share of the SC speakers not held out.
     """
     if sc_unknown_voices not in ("any", "digit-speakers"):
         raise ValueError(f"sc_unknown_voices {sc_unknown_voices!r}: expected 'any' or 'digit-speakers'")
     sc, digits = shared / "speech-commands", root / "digits"
     link_fsdd(shared / "fsdd", digits, takes=fsdd_takes)  # 50 takes of 6 voices are near-duplicates: half suffice
-    link_sc(sc, digits, DIGITS, repeat=sc_repeat)  # the few real, varied voices count more
     digit_speakers = sc_speakers(sc, DIGITS)
+    test = sc_test_speakers(digit_speakers, seed, test_fraction, sc_fold)
+    linked = sc_train_speakers(digit_speakers, test, sc_train_share, seed)
+    link_sc(sc, digits, DIGITS, repeat=sc_repeat, speakers=linked)  # the few real, varied voices count more
     link_sc(sc, digits, SC_UNKNOWN_TRAIN, label="_unknown_", max_per_word=sc_unknown, seed=seed,
             speakers=set(digit_speakers) if sc_unknown_voices == "digit-speakers" else None)
-    test = sc_test_speakers(digit_speakers, seed, test_fraction, sc_fold)
     jobs = tts_jobs(DIGITS, digits, n_espeak=n_espeak, seed=seed)
     unknown_words = TTS_UNKNOWN if rhymes else [w for w in TTS_UNKNOWN if w not in RHYMES]
     jobs += tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 14), seed=seed + 1, label="_unknown_",
