@@ -160,3 +160,43 @@ def test_stamp_variants_one_stamp_is_what_evaluate_measures(tiny_bundle, tmp_pat
     with pytest.raises(SystemExit):
         main([f"{tmp_path}:{models}"])
     assert f"{tmp_path}:{models}: expected WORK:MODELS" in capsys.readouterr().err
+
+
+def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, tmp_path, rng, capsys):
+    """scripts.sc_misses: a clip held out by two runs and missed by one is "1 of 2"; the misses printed are exactly
+    evaluate's errors; a clip that only one run held out counts once; the levels are the clip's own."""
+    from scripts.sc_misses import levels, main, tally
+
+    works = []
+    for k in range(2):
+        work = tmp_path / f"fold{k}"
+        for w in ("one", "two", "three"):
+            (work / "sc-test" / w).mkdir(parents=True)
+            for i in range(3 + k):  # the second run holds out one more clip a word
+                x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=150 + 60 * i), np.zeros(4000, np.float32)])
+                sf.write(work / "sc-test" / w / f"spk{i}_{w}_{i}.wav", x, 16000)
+        (work / "oov").mkdir()
+        works.append(work)
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle, models / "digits")
+    assert main([f"{w}:{models}" for w in works]) == 0
+    out = capsys.readouterr().out.splitlines()
+    reps = [evaluate_folder(models / "digits", w / "sc-test") for w in works]
+    names = [{p.rsplit("/", 1)[-1] for p in (e["file"] for e in r.errors)} for r in reps]
+    assert out[0].startswith("12 clips over 2 runs")
+    printed = {line.split()[0]: line.split()[1:4] for line in out[2:]}
+    for name in names[0] | names[1]:
+        runs = 1 if name.startswith("spk3_") else 2
+        assert printed[name] == [str((name in names[0]) + (name in names[1])), "of", str(runs)]
+    assert len(printed) == len(names[0] | names[1]) > 0  # a random-weight model misses some
+    # tally alone, on made-up runs
+    a, b = tmp_path / "a_one_0.wav", tmp_path / "b_two_0.wav"
+    t = tally([([a, b], [{"file": str(a), "got": REJECTED, "label": "_unknown_", "confidence": 0.9}]),
+               ([a], [])])
+    assert (t[a.name].runs, t[a.name].missed, t[b.name].runs, t[b.name].missed) == (2, 1, 1, 0)
+    assert t[a.name].taken_for == ["rejected (_unknown_ 0.90)"]
+    x = np.full(1000, 0.5, np.float32)  # not a whole number of 10 ms frames
+    x[:320] = 0.005
+    peak, loud, floor = levels(x)
+    assert peak == pytest.approx(20 * np.log10(0.5), abs=0.01) and loud == pytest.approx(10 * np.log10(0.25), abs=0.01)
+    assert floor == pytest.approx(10 * np.log10(0.005 ** 2), abs=0.5)
