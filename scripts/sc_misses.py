@@ -1,5 +1,6 @@
 """Which held-out Speech Commands clips the recipe misses, counted over several training draws: whether the SC figure
-moves on a few hard clips or on all of them, and what those clips are like (level, background, what they were taken for).
+moves on a few hard clips or on all of them, and what those clips are like (level, background, what they were
+taken for).
 
     python -m scripts.sc_misses data/exp-r1f0:/tmp/m_r1f0 data/exp-r1f1:/tmp/m_r1f1 data/exp-r1f2:/tmp/m_r1f2 \\
         data/exp-r3f0:/tmp/m_r3f0 data/exp-r3f1:/tmp/m_r3f1 data/exp-r3f2:/tmp/m_r3f2
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     never = sum(t.missed == 0 for t in by_misses)
     print(f"{len(clips)} clips over {len(pairs)} runs: missed by every run that held it out {always}, by none {never}, "
           f"by some {len(clips) - always - never}")
-    print(f"{'clip':<30} {'missed':>7} {'peak':>6} {'loudest':>8} {'background':>10}  answers (top label, its probability)")
+    print(f"{'clip':<30} {'missed':>7} {'peak':>6} {'loudest':>8} {'background':>10}  "
+          "answers (top label, its probability)")
     for t in by_misses:
         if t.missed == 0:
             break

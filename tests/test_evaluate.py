@@ -173,7 +173,8 @@ def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, 
         for w in ("one", "two", "three"):
             (work / "sc-test" / w).mkdir(parents=True)
             for i in range(3 + k):  # the second run holds out one more clip a word
-                x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=150 + 60 * i), np.zeros(4000, np.float32)])
+                x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=150 + 60 * i),
+                                    np.zeros(4000, np.float32)])
                 sf.write(work / "sc-test" / w / f"spk{i}_{w}_{i}.wav", x, 16000)
         (work / "oov").mkdir()
         works.append(work)
