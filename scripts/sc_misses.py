@@ -8,6 +8,12 @@ taken for).
 Each WORK:MODELS pair is one fold run, as for `scripts.sc_folds`; a clip is counted over the runs that held it out.
 Each run's digits bundle is read at its own threshold (int8, LiteRT). The level columns are of the clip as stored:
 its peak, its loudest 10 ms frame and its quietest tenth of frames (the background), in dBFS.
+
+`--neighbours N` also asks where the network puts each held-out clip: its N nearest clips of the run's own dataset
+(WORK/digits.npz, outside the test split) by the cosine of the head features the bundle serves, each shown as its
+word (an `_unknown_` clip by its own word, ~word) and who said it (espeak, tts, noise, or the recorded speaker);
+then, for the clips every run missed, some runs missed and no run missed, how many of those neighbours are the
+clip's own digit, another digit, `_unknown_` or `_silence_`.
 """
 
 from __future__ import annotations
@@ -53,20 +59,71 @@ def levels(x: np.ndarray) -> tuple[float, float, float]:
     return 20 * np.log10(float(np.abs(x).max()) + 1e-12), float(e.max()), float(np.percentile(e, 10))
 
 
+SYNTHETIC = ("espeak", "tts")  # trainer.dataset.speaker_kind's synthetic voices
+
+
+@dataclass
+class Pool:
+    """A fold's own training clips as the network sees them: unit head features, and a name for each."""
+
+    feats: np.ndarray  # (clips, features), unit length
+    words: np.ndarray  # the clip's word; an _unknown_ clip's own word as ~word
+    who: np.ndarray  # speaker kind, or the recorded speaker's name
+    digit: np.ndarray  # bool: the word is a vocabulary word
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
+
+
+def training_pool(work: Path, cnn) -> Pool:
+    """WORK/digits.npz outside its test split, through the bundle's network (`cnn`: a shared.runtime.CnnModel)."""
+    from trainer.dataset import load_dataset, speaker_kind
+
+    d = load_dataset(work / "digits.npz")
+    keep = np.flatnonzero(d.split.astype(str) != "test")
+    feats = np.concatenate([cnn.infer(d.stamps[keep[a:a + 256]])[0] for a in range(0, keep.size, 256)])
+    words = [d.words[int(k)] for k in d.labels[keep]]
+    if d.sources is not None:  # an _unknown_ clip's own word is its file name's second field
+        words = [f"~{Path(str(src)).stem.split('_')[1]}" if w == "_unknown_" and Path(str(src)).stem.count("_") >= 2
+                 else w for w, src in zip(words, d.sources[keep])]
+    who = [speaker_kind(str(s)) for s in d.speakers[keep]]
+    who = [k if k != "human" else str(s) for k, s in zip(who, d.speakers[keep])]
+    digit = np.array([not (w.startswith("~") or w.startswith("_")) for w in words])
+    return Pool(unit(feats), np.array(words), np.array(who), digit)
+
+
+def neighbour_kind(word: str, own: str) -> str:
+    """A neighbour's word against the clip's own: "own", "digit" (another), "_unknown_" or "_silence_"."""
+    if word == own:
+        return "own"
+    if word.startswith("~") or word == "_unknown_":
+        return "_unknown_"
+    return "_silence_" if word == "_silence_" else "digit"
+
+
 def main(argv: list[str] | None = None) -> int:
     from scripts.sc_folds import fold_pairs
 
     ap = argparse.ArgumentParser(prog="python -m scripts.sc_misses", description=__doc__.split("\n\n")[0])
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
+    ap.add_argument("--neighbours", type=int, default=0, metavar="N",
+                    help="also show each held-out clip's N nearest clips of its run's dataset (0: off)")
     a = ap.parse_args(argv)
     pairs = fold_pairs(ap, a.folds)
     from shared.audio import read_audio
     from trainer.evaluate import evaluate_folder
 
-    runs = []
+    runs, near, base = [], {}, []
     for work, bundle in pairs:
         rep = evaluate_folder(bundle, work / "sc-test")
-        runs.append((sorted((work / "sc-test").glob("*/*.wav")), rep.errors))
+        files = sorted((work / "sc-test").glob("*/*.wav"))
+        runs.append((files, rep.errors))
+        if a.neighbours > 0:
+            nns, synthetic = neighbours(work, bundle, files, a.neighbours)
+            base.append(synthetic)
+            for f, nn in nns.items():
+                near.setdefault(f, []).append(nn)
     clips = tally(runs)
     by_misses = sorted(clips.values(), key=lambda t: (-t.missed / t.runs, t.file.name))
     always = sum(t.missed == t.runs for t in by_misses)
@@ -81,7 +138,45 @@ def main(argv: list[str] | None = None) -> int:
         peak, loud, floor = levels(read_audio(t.file))
         print(f"{t.file.name:<30} {t.missed:>3} of {t.runs} {peak:6.1f} {loud:8.1f} {floor:10.1f}  "
               f"{', '.join(t.taken_for)}")
+        for nn in near.get(t.file.name, []):
+            print(f"{'':<32}nearest: {' '.join(f'{w}({who})' for w, who in nn)}")
+    if near:
+        print(f"the {a.neighbours} nearest clips of each held-out clip in each run, by how often it was missed:")
+        groups = {"by every run": lambda t: t.missed == t.runs, "by some": lambda t: 0 < t.missed < t.runs,
+                  "by none": lambda t: t.missed == 0}
+        for name, pick in groups.items():
+            nbs = [(w, who, t.file.parent.name) for t in clips.values() if pick(t)
+                   for nn in near.get(t.file.name, []) for w, who in nn]
+            kinds = [neighbour_kind(w, own) for w, _, own in nbs]
+            shares = ", ".join(f"{k} {100 * kinds.count(k) / max(len(kinds), 1):.0f} %"
+                               for k in ("own", "digit", "_unknown_", "_silence_"))
+            unk = [who for w, who, _ in nbs if w.startswith("~")]
+            synth = sum(who in SYNTHETIC for who in unk)
+            print(f"  missed {name:<13} {len(kinds):>5} neighbours: {shares}; synthetic voices said "
+                  f"{100 * synth / max(len(unk), 1):.0f} % of those _unknown_ words")
+        print(f"  (synthetic voices said {100 * float(np.mean(base)):.0f} % of the datasets' _unknown_ clips)")
     return 0
+
+
+def neighbours(work: Path, bundle: Path, files: list[Path], n: int) -> tuple[dict[str, list[tuple[str, str]]], float]:
+    """Each file's n nearest clips of the run's dataset, (word, who) pairs, nearest first; and the share of the
+    dataset's `_unknown_` clips that synthetic voices said."""
+    from shared.audio import read_audio
+    from shared.bundle import load_bundle
+    from shared.features import Frontend
+    from shared.runtime import CnnModel
+    from shared.segment import clip_stamp
+
+    b = load_bundle(bundle)
+    cnn = CnnModel(b)
+    pool = training_pool(work, cnn)
+    fe, seg = Frontend(b.frontend_config), b.segmenter_config
+    x = np.stack([clip_stamp(read_audio(f), fe, seg) for f in files])
+    sims = unit(cnn.infer(x)[0]) @ pool.feats.T
+    unk = np.char.startswith(pool.words.astype(str), "~")
+    synthetic = float(np.mean(np.isin(pool.who[unk], list(SYNTHETIC)))) if unk.any() else 0.0
+    return {f.name: [(str(pool.words[j]), str(pool.who[j])) for j in np.argsort(-row)[:n]]
+            for f, row in zip(files, sims)}, synthetic
 
 
 if __name__ == "__main__":

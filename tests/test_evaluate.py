@@ -11,6 +11,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from tests.conftest import tone_word
+from trainer.dataset import build_dataset
 from trainer.evaluate import REJECTED, evaluate_folder
 
 
@@ -176,6 +177,11 @@ def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, 
                 x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=150 + 60 * i),
                                     np.zeros(4000, np.float32)])
                 sf.write(work / "sc-test" / w / f"spk{i}_{w}_{i}.wav", x, 16000)
+                (work / "digits" / w).mkdir(parents=True, exist_ok=True)  # its twin, said by "twin{i}", in the pool
+                sf.write(work / "digits" / w / f"twin{i}_{w}_{i}.wav", x, 16000)
+        (work / "digits" / "_unknown_").mkdir()
+        sf.write(work / "digits" / "_unknown_" / "other_banana_0.wav", tone_word(rng, f0=700), 16000)
+        build_dataset(work, "digits", out=work / "digits.npz", test_speakers=[])
         (work / "oov").mkdir()
         works.append(work)
     models = tmp_path / "models"
@@ -190,6 +196,18 @@ def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, 
         runs = 1 if name.startswith("spk3_") else 2
         assert printed[name] == [str((name in names[0]) + (name in names[1])), "of", str(runs)]
     assert len(printed) == len(names[0] | names[1]) > 0  # a random-weight model misses some
+    # where the network puts them: each missed clip's nearest clip of its run's dataset is its own twin
+    assert main([f"{w}:{models}" for w in works] + ["--neighbours", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    clip = None
+    for line in out[2:]:
+        if line.split()[0].endswith(".wav"):
+            clip = line.split()[0]
+        elif line.split()[0] == "nearest:":
+            spk, w, i = clip[:-4].split("_")
+            assert line.split()[1] == f"{w}(twin{i})" and len(line.split()) == 3
+    assert out[-5].startswith("the 2 nearest clips") and "missed by none" in out[-2]
+    assert out[-1].strip() == "(synthetic voices said 0 % of the datasets' _unknown_ clips)"  # "other" is a person
     # tally alone, on made-up runs
     a, b = tmp_path / "a_one_0.wav", tmp_path / "b_two_0.wav"
     t = tally([([a, b], [{"file": str(a), "got": REJECTED, "label": "_unknown_", "confidence": 0.9}]),
