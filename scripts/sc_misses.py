@@ -19,6 +19,7 @@ clip's own digit, another digit, `_unknown_` or `_silence_`.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,6 @@ class Pool:
     feats: np.ndarray  # (clips, features), unit length
     words: np.ndarray  # the clip's word; an _unknown_ clip's own word as ~word
     who: np.ndarray  # speaker kind, or the recorded speaker's name
-    digit: np.ndarray  # bool: the word is a vocabulary word
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -89,8 +89,7 @@ def training_pool(work: Path, cnn) -> Pool:
                  else w for w, src in zip(words, d.sources[keep])]
     who = [speaker_kind(str(s)) for s in d.speakers[keep]]
     who = [k if k != "human" else str(s) for k, s in zip(who, d.speakers[keep])]
-    digit = np.array([not (w.startswith("~") or w.startswith("_")) for w in words])
-    return Pool(unit(feats), np.array(words), np.array(who), digit)
+    return Pool(unit(feats), np.array(words), np.array(who))
 
 
 def neighbour_kind(word: str, own: str) -> str:
@@ -100,62 +99,6 @@ def neighbour_kind(word: str, own: str) -> str:
     if word.startswith("~") or word == "_unknown_":
         return "_unknown_"
     return "_silence_" if word == "_silence_" else "digit"
-
-
-def main(argv: list[str] | None = None) -> int:
-    from scripts.sc_folds import fold_pairs
-
-    ap = argparse.ArgumentParser(prog="python -m scripts.sc_misses", description=__doc__.split("\n\n")[0])
-    ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
-    ap.add_argument("--neighbours", type=int, default=0, metavar="N",
-                    help="also show each held-out clip's N nearest clips of its run's dataset (0: off)")
-    a = ap.parse_args(argv)
-    pairs = fold_pairs(ap, a.folds)
-    from shared.audio import read_audio
-    from trainer.evaluate import evaluate_folder
-
-    runs, near, base = [], {}, []
-    for work, bundle in pairs:
-        rep = evaluate_folder(bundle, work / "sc-test")
-        files = sorted((work / "sc-test").glob("*/*.wav"))
-        runs.append((files, rep.errors))
-        if a.neighbours > 0:
-            nns, synthetic = neighbours(work, bundle, files, a.neighbours)
-            base.append(synthetic)
-            for f, nn in nns.items():
-                near.setdefault(f, []).append(nn)
-    clips = tally(runs)
-    by_misses = sorted(clips.values(), key=lambda t: (-t.missed / t.runs, t.file.name))
-    always = sum(t.missed == t.runs for t in by_misses)
-    never = sum(t.missed == 0 for t in by_misses)
-    print(f"{len(clips)} clips over {len(pairs)} runs: missed by every run that held it out {always}, by none {never}, "
-          f"by some {len(clips) - always - never}")
-    print(f"{'clip':<30} {'missed':>7} {'peak':>6} {'loudest':>8} {'background':>10}  "
-          "answers (top label, its probability)")
-    for t in by_misses:
-        if t.missed == 0:
-            break
-        peak, loud, floor = levels(read_audio(t.file))
-        print(f"{t.file.name:<30} {t.missed:>3} of {t.runs} {peak:6.1f} {loud:8.1f} {floor:10.1f}  "
-              f"{', '.join(t.taken_for)}")
-        for nn in near.get(t.file.name, []):
-            print(f"{'':<32}nearest: {' '.join(f'{w}({who})' for w, who in nn)}")
-    if near:
-        print(f"the {a.neighbours} nearest clips of each held-out clip in each run, by how often it was missed:")
-        groups = {"by every run": lambda t: t.missed == t.runs, "by some": lambda t: 0 < t.missed < t.runs,
-                  "by none": lambda t: t.missed == 0}
-        for name, pick in groups.items():
-            nbs = [(w, who, t.file.parent.name) for t in clips.values() if pick(t)
-                   for nn in near.get(t.file.name, []) for w, who in nn]
-            kinds = [neighbour_kind(w, own) for w, _, own in nbs]
-            shares = ", ".join(f"{k} {100 * kinds.count(k) / max(len(kinds), 1):.0f} %"
-                               for k in ("own", "digit", "_unknown_", "_silence_"))
-            unk = [who for w, who, _ in nbs if w.startswith("~")]
-            synth = sum(who in SYNTHETIC for who in unk)
-            print(f"  missed {name:<13} {len(kinds):>5} neighbours: {shares}; synthetic voices said "
-                  f"{100 * synth / max(len(unk), 1):.0f} % of those _unknown_ words")
-        print(f"  (synthetic voices said {100 * float(np.mean(base)):.0f} % of the datasets' _unknown_ clips)")
-    return 0
 
 
 def neighbours(work: Path, bundle: Path, files: list[Path], n: int) -> tuple[dict[str, list[tuple[str, str]]], float]:
@@ -177,6 +120,74 @@ def neighbours(work: Path, bundle: Path, files: list[Path], n: int) -> tuple[dic
     synthetic = float(np.mean(np.isin(pool.who[unk], list(SYNTHETIC)))) if unk.any() else 0.0
     return {f.name: [(str(pool.words[j]), str(pool.who[j])) for j in np.argsort(-row)[:n]]
             for f, row in zip(files, sims)}, synthetic
+
+
+def main(argv: list[str] | None = None) -> int:
+    from scripts.sc_folds import fold_pairs
+
+    ap = argparse.ArgumentParser(prog="python -m scripts.sc_misses", description=__doc__.split("\n\n")[0])
+    ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
+    ap.add_argument("--neighbours", type=int, default=0, metavar="N",
+                    help="also show each held-out clip's N nearest clips of its run's dataset (0: off)")
+    a = ap.parse_args(argv)
+    pairs = fold_pairs(ap, a.folds)
+    return report(pairs, a.neighbours)
+
+
+def report(pairs: list[tuple[Path, Path]], n_neighbours: int) -> int:
+    """Evaluate every fold run, tally the clips and print the table (and the neighbours when asked). A clip that
+    cannot be read is named on stderr and left out of the tally (evaluate skips it too)."""
+    from shared.audio import AudioError, read_audio
+    from trainer.evaluate import evaluate_folder
+
+    runs, near, base = [], {}, []
+    for work, bundle in pairs:
+        rep = evaluate_folder(bundle, work / "sc-test")
+        files = []
+        for f in sorted((work / "sc-test").glob("*/*.wav")):
+            try:
+                read_audio(f)
+                files.append(f)
+            except AudioError as exc:
+                print(f"skipped: {exc}", file=sys.stderr)
+        runs.append((files, rep.errors))
+        if n_neighbours > 0:
+            nns, synthetic = neighbours(work, bundle, files, n_neighbours)
+            base.append(synthetic)
+            for f, nn in nns.items():
+                near.setdefault(f, []).append(nn)
+    clips = tally(runs)
+    by_misses = sorted(clips.values(), key=lambda t: (-t.missed / t.runs, t.file.name))
+    always = sum(t.missed == t.runs for t in by_misses)
+    never = sum(t.missed == 0 for t in by_misses)
+    print(f"{len(clips)} clips over {len(pairs)} runs: missed by every run that held it out {always}, by none {never}, "
+          f"by some {len(clips) - always - never}")
+    print(f"{'clip':<30} {'missed':>7} {'peak':>6} {'loudest':>8} {'background':>10}  "
+          "answers (top label, its probability)")
+    for t in by_misses:
+        if t.missed == 0:
+            break
+        peak, loud, floor = levels(read_audio(t.file))
+        print(f"{t.file.name:<30} {t.missed:>3} of {t.runs} {peak:6.1f} {loud:8.1f} {floor:10.1f}  "
+              f"{', '.join(t.taken_for)}")
+        for nn in near.get(t.file.name, []):
+            print(f"{'':<32}nearest: {' '.join(f'{w}({who})' for w, who in nn)}")
+    if near:
+        print(f"the {n_neighbours} nearest clips of each held-out clip in each run, by how often it was missed:")
+        groups = {"by every run": lambda t: t.missed == t.runs, "by some": lambda t: 0 < t.missed < t.runs,
+                  "by none": lambda t: t.missed == 0}
+        for name, pick in groups.items():
+            nbs = [(w, who, t.file.parent.name) for t in clips.values() if pick(t)
+                   for nn in near.get(t.file.name, []) for w, who in nn]
+            kinds = [neighbour_kind(w, own) for w, _, own in nbs]
+            shares = ", ".join(f"{k} {100 * kinds.count(k) / max(len(kinds), 1):.0f} %"
+                               for k in ("own", "digit", "_unknown_", "_silence_"))
+            unk = [who for w, who, _ in nbs if w.startswith("~")]
+            synth = sum(who in SYNTHETIC for who in unk)
+            print(f"  missed {name:<13} {len(kinds):>5} neighbours: {shares}; synthetic voices said "
+                  f"{100 * synth / max(len(unk), 1):.0f} % of those _unknown_ words")
+        print(f"  (synthetic voices said {100 * float(np.mean(base)):.0f} % of the datasets' _unknown_ clips)")
+    return 0
 
 
 if __name__ == "__main__":

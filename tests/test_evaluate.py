@@ -165,7 +165,8 @@ def test_stamp_variants_one_stamp_is_what_evaluate_measures(tiny_bundle, tmp_pat
 
 def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, tmp_path, rng, capsys):
     """scripts.sc_misses: a clip held out by two runs and missed by one is "1 of 2"; the misses printed are exactly
-    evaluate's errors; a clip that only one run held out counts once; the levels are the clip's own."""
+    evaluate's errors; a clip that only one run held out counts once; an unreadable one is named and left out; the
+    levels are the clip's own; with --neighbours each missed clip's nearest clip of its run's dataset is its twin."""
     from scripts.sc_misses import levels, main, tally
 
     works = []
@@ -179,6 +180,7 @@ def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, 
                 sf.write(work / "sc-test" / w / f"spk{i}_{w}_{i}.wav", x, 16000)
                 (work / "digits" / w).mkdir(parents=True, exist_ok=True)  # its twin, said by "twin{i}", in the pool
                 sf.write(work / "digits" / w / f"twin{i}_{w}_{i}.wav", x, 16000)
+        (work / "sc-test" / "one" / "zzz_one_9.wav").write_bytes(b"RIFF not really")  # skipped, named
         (work / "digits" / "_unknown_").mkdir()
         sf.write(work / "digits" / "_unknown_" / "other_banana_0.wav", tone_word(rng, f0=700), 16000)
         build_dataset(work, "digits", out=work / "digits.npz", test_speakers=[])
@@ -187,7 +189,9 @@ def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, 
     models = tmp_path / "models"
     shutil.copytree(tiny_bundle, models / "digits")
     assert main([f"{w}:{models}" for w in works]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    out = out.splitlines()
+    assert err.count("skipped: ") == 2 and "zzz_one_9.wav" in err and "Traceback" not in err
     reps = [evaluate_folder(models / "digits", w / "sc-test") for w in works]
     names = [{p.rsplit("/", 1)[-1] for p in (e["file"] for e in r.errors)} for r in reps]
     assert out[0].startswith("12 clips over 2 runs")
