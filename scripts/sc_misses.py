@@ -101,10 +101,10 @@ def neighbour_kind(word: str, own: str) -> str:
     return "_silence_" if word == "_silence_" else "digit"
 
 
-def neighbours(work: Path, bundle: Path, files: list[Path], n: int) -> tuple[dict[str, list[tuple[str, str]]], float]:
+def neighbours(work: Path, bundle: Path, clips: dict[Path, np.ndarray],
+               n: int) -> tuple[dict[str, list[tuple[str, str]]], float]:
     """Each file's n nearest clips of the run's dataset, (word, who) pairs, nearest first; and the share of the
     dataset's `_unknown_` clips that synthetic voices said."""
-    from shared.audio import read_audio
     from shared.bundle import load_bundle
     from shared.features import Frontend
     from shared.runtime import CnnModel
@@ -114,12 +114,12 @@ def neighbours(work: Path, bundle: Path, files: list[Path], n: int) -> tuple[dic
     cnn = CnnModel(b)
     pool = training_pool(work, cnn)
     fe, seg = Frontend(b.frontend_config), b.segmenter_config
-    x = np.stack([clip_stamp(read_audio(f), fe, seg) for f in files])
+    x = np.stack([clip_stamp(audio, fe, seg) for audio in clips.values()])
     sims = unit(cnn.infer(x)[0]) @ pool.feats.T
     unk = np.char.startswith(pool.words.astype(str), "~")
     synthetic = float(np.mean(np.isin(pool.who[unk], list(SYNTHETIC)))) if unk.any() else 0.0
     return {f.name: [(str(pool.words[j]), str(pool.who[j])) for j in np.argsort(-row)[:n]]
-            for f, row in zip(files, sims)}, synthetic
+            for f, row in zip(clips, sims)}, synthetic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,18 +141,21 @@ def report(pairs: list[tuple[Path, Path]], n_neighbours: int) -> int:
     from trainer.evaluate import evaluate_folder
 
     runs, near, base = [], {}, []
+    audio: dict[Path, np.ndarray] = {}  # each clip read once, for the levels and the neighbours
     for work, bundle in pairs:
         rep = evaluate_folder(bundle, work / "sc-test")
         files = []
         for f in sorted((work / "sc-test").glob("*/*.wav")):
-            try:
-                read_audio(f)
-                files.append(f)
-            except AudioError as exc:
-                print(f"skipped: {exc}", file=sys.stderr)
+            if f not in audio:
+                try:
+                    audio[f] = read_audio(f)
+                except AudioError as exc:
+                    print(f"skipped: {exc}", file=sys.stderr)
+                    continue
+            files.append(f)
         runs.append((files, rep.errors))
         if n_neighbours > 0:
-            nns, synthetic = neighbours(work, bundle, files, n_neighbours)
+            nns, synthetic = neighbours(work, bundle, {f: audio[f] for f in files}, n_neighbours)
             base.append(synthetic)
             for f, nn in nns.items():
                 near.setdefault(f, []).append(nn)
@@ -167,7 +170,7 @@ def report(pairs: list[tuple[Path, Path]], n_neighbours: int) -> int:
     for t in by_misses:
         if t.missed == 0:
             break
-        peak, loud, floor = levels(read_audio(t.file))
+        peak, loud, floor = levels(audio[t.file])
         print(f"{t.file.name:<30} {t.missed:>3} of {t.runs} {peak:6.1f} {loud:8.1f} {floor:10.1f}  "
               f"{', '.join(t.taken_for)}")
         for nn in near.get(t.file.name, []):
