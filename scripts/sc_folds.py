@@ -7,8 +7,9 @@ random 40 % (33 clips, ±11 points).
 
 Each WORK:MODELS pair is one fold's recipe folder (its sc-test and oov) and models folder. Every fold's digits bundle
 is read on its own held-out speakers at its own threshold and at 0 (top digit, nothing rejected), and on the
-never-trained words (the same clips in every fold); the pooled SC rates carry 95 % (Wilson) intervals. Runs the int8
-models on LiteRT.
+never-trained words (the same clips in every fold); the pooled SC rates carry 95 % (Wilson) intervals, and the
+never-trained clips accepted are also counted word by word (which words the digits model takes for digits). Runs the
+int8 models on LiteRT.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = fold_pairs(ap, a.folds)
 
     totals = {"own": [0, 0], "zero": [0, 0], "oov": [0, 0]}
+    by_word: dict[str, list[int]] = {}  # never-trained word -> [accepted, clips], over the folds
     print(f"{'fold':<22} {'speakers':>8} {'clips':>5} {'threshold':>9} {'at threshold':>12} {'at 0':>7} "
           f"{'oov accepted':>12}")
     for work, bundle in pairs:
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                           ("oov", oov.oov_false_accepts, oov.oov_n)):
             totals[key][0] += k
             totals[key][1] += n
+        for word, po in oov.oov_per_folder.items():
+            acc = by_word.setdefault(word, [0, 0])
+            acc[0], acc[1] = acc[0] + po["false_accepts"], acc[1] + po["n"]
         print(f"{str(bundle):<22} {len(speakers):>8} {own.n:>5} {own.threshold:>9.2f} {100 * own.accuracy:>11.1f}% "
               f"{100 * zero.accuracy:>6.1f}% {100 * oov.oov_false_accept_rate:>11.1f}%")
 
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     k, n = totals["oov"]
     print(f"pooled: SC digits right at each fold's threshold {pooled('own')}; at 0 {pooled('zero')}; "
           f"never-trained words and noise accepted {100 * k / max(n, 1):.1f} % on average (the same clips each fold)")
+    print("never-trained clips accepted at each fold's threshold, by word, over the folds: "
+          + ", ".join(f"{w} {k}/{n}" for w, (k, n) in sorted(by_word.items())))
     return 0
 
 

@@ -163,6 +163,43 @@ def test_stamp_variants_one_stamp_is_what_evaluate_measures(tiny_bundle, tmp_pat
     assert f"{tmp_path}:{models}: expected WORK:MODELS" in capsys.readouterr().err
 
 
+def test_sc_folds_pools_the_folds_and_counts_never_trained_words(tiny_bundle, tmp_path, rng, capsys):
+    """scripts.sc_folds: each fold's row and the pooled figures are evaluate's own counts summed over the folds, and
+    the never-trained clips accepted are split by word, each word's counts summed over the folds (at threshold 0 a
+    random-weight model accepts some in each fold)."""
+    from scripts.sc_folds import main
+
+    folds = []
+    for k in range(2):
+        work = tmp_path / f"fold{k}"
+        for sub, words in (("sc-test", ("one", "two")), ("oov", ("banana", "kiwi", "_silence_"))):
+            for w in words:
+                (work / sub / w).mkdir(parents=True)
+                for i in range(2 + k):
+                    x = np.concatenate([np.zeros(3000, np.float32), tone_word(rng, f0=140 + 90 * i + 40 * k),
+                                        np.zeros(3000, np.float32)])
+                    sf.write(work / sub / w / f"spk{i}_{w}_{i}.wav", x if w != "_silence_" else 0.01 * x, 16000)
+        models = tmp_path / f"models{k}"
+        _with_threshold(tiny_bundle, models / "digits", 0.0)
+        folds.append((work, models))
+    assert main([f"{w}:{m}" for w, m in folds] + ["--thresholds", "0.3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    own = [evaluate_folder(m / "digits", w / "sc-test") for w, m in folds]
+    oov = [evaluate_folder(m / "digits", w / "oov") for w, m in folds]
+    for k, (row, o, v) in enumerate(zip(out[1:3], own, oov)):
+        assert row.split()[1:3] == [str(2 + k), str(o.n)] and row.split()[4] == f"{100 * o.accuracy:.1f}%"
+        assert row.split()[-1] == f"{100 * v.oov_false_accept_rate:.1f}%"
+    k, n = sum(o.correct for o in own), sum(o.n for o in own)
+    assert f"at each fold's threshold {100 * k / n:.1f} % ({k}/{n}," in out[-2]
+    by_word = dict(part.rsplit(" ", 1) for part in out[-1].split(": ", 1)[1].split(", "))
+    assert set(by_word) == {"banana", "kiwi", "_silence_"}
+    for w, got in by_word.items():
+        want = [sum(v.oov_per_folder[w][key] for v in oov) for key in ("false_accepts", "n")]
+        assert got == f"{want[0]}/{want[1]}" and want[1] == 5
+    assert sum(int(g.split("/")[0]) for g in by_word.values()) == sum(v.oov_false_accepts for v in oov)
+    assert all(v.oov_false_accepts > 0 for v in oov)
+
+
 def test_sc_misses_counts_each_clip_over_the_runs_that_held_it_out(tiny_bundle, tmp_path, rng, capsys):
     """scripts.sc_misses: a clip held out by two runs and missed by one is "1 of 2"; the misses printed are exactly
     evaluate's errors; a clip that only one run held out counts once; an unreadable one is named and left out; the
