@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pooled: SC digits right at each fold's threshold {pooled('own')}; at 0 {pooled('zero')}; "
           f"never-trained words and noise accepted {100 * k / max(n, 1):.1f} % on average (the same clips each fold)")
     print("never-trained clips accepted at each fold's threshold, by word, over the folds: "
-          + ", ".join(f"{w} {k}/{n}" for w, (k, n) in sorted(by_word.items())))
+          + ", ".join(f"{w} {got}/{clips}" for w, (got, clips) in sorted(by_word.items())))
     return 0
 
 
