@@ -8,13 +8,14 @@ random 40 % (33 clips, ±11 points).
 Each WORK:MODELS pair is one fold's recipe folder (its sc-test and oov) and models folder. Every fold's digits bundle
 is read on its own held-out speakers at its own threshold and at 0 (top digit, nothing rejected), and on the
 never-trained words (the same clips in every fold); the pooled SC rates carry 95 % (Wilson) intervals, and the
-never-trained clips accepted are also counted word by word (which words the digits model takes for digits). Runs the
-int8 models on LiteRT.
+never-trained clips accepted are also counted word by word, with the digits they were taken for (which words the
+digits model takes for which digits). Runs the int8 models on LiteRT.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 
@@ -29,6 +30,11 @@ def fold_pairs(ap: argparse.ArgumentParser, specs: list[str]) -> list[tuple[Path
     return pairs
 
 
+def _as(digits: Counter | None) -> str:
+    """' (three 20, zero 1)': what a word's accepted clips were taken for, commonest first; '' if none was."""
+    return f" ({', '.join(f'{d} {n}' for d, n in digits.most_common())})" if digits else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.sc_folds", description=__doc__.split("\n\n")[0])
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS")
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     totals = {"own": [0, 0], "zero": [0, 0], "oov": [0, 0]}
     by_word: dict[str, list[int]] = {}  # never-trained word -> [accepted, clips], over the folds
+    taken_for: dict[str, Counter] = {}  # never-trained word -> the digits its accepted clips were taken for
     print(f"{'fold':<22} {'speakers':>8} {'clips':>5} {'threshold':>9} {'at threshold':>12} {'at 0':>7} "
           f"{'oov accepted':>12}")
     for work, bundle in pairs:
@@ -55,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         for word, po in oov.oov_per_folder.items():
             acc = by_word.setdefault(word, [0, 0])
             acc[0], acc[1] = acc[0] + po["false_accepts"], acc[1] + po["n"]
+        for e in oov.errors:  # on the oov folder every error is a never-trained clip accepted as a digit
+            taken_for.setdefault(Path(e["file"]).parent.name, Counter())[e["got"]] += 1
         print(f"{str(bundle):<22} {len(speakers):>8} {own.n:>5} {own.threshold:>9.2f} {100 * own.accuracy:>11.1f}% "
               f"{100 * zero.accuracy:>6.1f}% {100 * oov.oov_false_accept_rate:>11.1f}%")
 
@@ -74,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     k, n = totals["oov"]
     print(f"pooled: SC digits right at each fold's threshold {pooled('own')}; at 0 {pooled('zero')}; "
           f"never-trained words and noise accepted {100 * k / max(n, 1):.1f} % on average (the same clips each fold)")
-    print("never-trained clips accepted at each fold's threshold, by word, over the folds: "
-          + ", ".join(f"{w} {got}/{clips}" for w, (got, clips) in sorted(by_word.items())))
+    print("never-trained clips accepted at each fold's threshold, by word, over the folds (taken for): "
+          + ", ".join(f"{w} {got}/{clips}" + _as(taken_for.get(w)) for w, (got, clips) in sorted(by_word.items())))
     return 0
 
 

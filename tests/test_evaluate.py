@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -165,8 +167,8 @@ def test_stamp_variants_one_stamp_is_what_evaluate_measures(tiny_bundle, tmp_pat
 
 def test_sc_folds_pools_the_folds_and_counts_never_trained_words(tiny_bundle, tmp_path, rng, capsys):
     """scripts.sc_folds: each fold's row and the pooled figures are evaluate's own counts summed over the folds, and
-    the never-trained clips accepted are split by word, each word's counts summed over the folds (at threshold 0 a
-    random-weight model accepts some in each fold)."""
+    the never-trained clips accepted are split by word, each word's counts and the digits its clips were taken for
+    summed over the folds (at threshold 0 a random-weight model accepts some in each fold)."""
     from scripts.sc_folds import main
 
     folds = []
@@ -191,12 +193,15 @@ def test_sc_folds_pools_the_folds_and_counts_never_trained_words(tiny_bundle, tm
         assert row.split()[-1] == f"{100 * v.oov_false_accept_rate:.1f}%"
     k, n = sum(o.correct for o in own), sum(o.n for o in own)
     assert f"at each fold's threshold {100 * k / n:.1f} % ({k}/{n}," in out[-2]
-    by_word = dict(part.rsplit(" ", 1) for part in out[-1].split(": ", 1)[1].split(", "))
-    assert set(by_word) == {"banana", "kiwi", "_silence_"}
-    for w, got in by_word.items():
+    parts = re.findall(r"(\w+) (\d+)/(\d+)(?: \(([^)]*)\))?", out[-1].split(": ", 1)[1])
+    assert {w for w, *_ in parts} == {"banana", "kiwi", "_silence_"}
+    for w, got, clips, taken in parts:
         want = [sum(v.oov_per_folder[w][key] for v in oov) for key in ("false_accepts", "n")]
-        assert got == f"{want[0]}/{want[1]}" and want[1] == 5
-    assert sum(int(g.split("/")[0]) for g in by_word.values()) == sum(v.oov_false_accepts for v in oov)
+        assert [int(got), int(clips)] == want and want[1] == 5
+        said = Counter(e["got"] for v in oov for e in v.errors if f"/{w}/" in e["file"])
+        assert dict((d, int(n)) for d, n in (t.split() for t in taken.split(", ") if t)) == dict(said)
+        assert sum(said.values()) == int(got)
+    assert sum(int(got) for _, got, *_ in parts) == sum(v.oov_false_accepts for v in oov)
     assert all(v.oov_false_accepts > 0 for v in oov)
 
 
