@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer.recipe import link_sc, sc_test_speakers, sc_train_speakers
+from trainer.recipe import TtsJob, link_sc, rhyme_voices, sc_test_speakers, sc_train_speakers
 
 SPEAKERS = [f"{i:08x}" for i in range(45)]
 
@@ -53,3 +53,17 @@ def test_training_share_drops_only_speakers_not_held_out():
 def test_impossible_training_share_is_refused(share):
     with pytest.raises(ValueError, match="SC training share"):
         sc_train_speakers(SPEAKERS, [], share, 0)
+
+
+def test_rhyme_share_drops_near_digit_words_from_some_voices_only(tmp_path):
+    voices = [f"tts-espeak-v{i}" for i in range(10)]
+    jobs = [TtsJob("espeak-ng", v, 1.0, 50, w, tmp_path / "_unknown_" / f"{v}_{w}_0.wav")
+            for v in voices for w in ("sticks", "wine", "garden", "hello")]  # two near-digit words, two everyday
+    assert rhyme_voices(jobs, 1.0, 0) == jobs  # all, as shipped
+    half = rhyme_voices(jobs, 0.5, 0)
+    said = {w: {j.voice for j in half if j.text == w} for w in ("sticks", "wine", "garden", "hello")}
+    assert said["garden"] == said["hello"] == set(voices)  # everyday words keep every voice
+    assert said["sticks"] == said["wine"] and len(said["sticks"]) == 5  # the same half of the voices say both
+    assert said["sticks"] != {j.voice for j in rhyme_voices(jobs, 0.5, 1) if j.text == "sticks"}  # the seed decides
+    with pytest.raises(ValueError, match="rhyme voice share"):
+        rhyme_voices(jobs, 0.0, 0)

@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                          "instead of a random 40 %%")
     ap.add_argument("--fresh", action="store_true", help="delete the work folder first")
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
+    ap.add_argument("--rhyme-share", type=float, default=1.0, metavar="F",
+                    help="only a random share F of the TTS voices say the near-digit words (1: all, as shipped)")
     a = ap.parse_args(argv)
     fold = None
     if a.sc_fold is not None:
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         fold = (k, n)
     if not 0 < a.sc_train_share <= 1:
         ap.error(f"--sc-train-share {a.sc_train_share}: must be above 0 and at most 1")
+    if not 0 < a.rhyme_share <= 1:
+        ap.error(f"--rhyme-share {a.rhyme_share}: must be above 0 and at most 1")
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
@@ -155,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     a.work.mkdir(parents=True, exist_ok=True)
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
                           sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold,
-                          sc_unknown_voices=a.sc_unknown_voices, sc_train_share=a.sc_train_share)
+                          sc_unknown_voices=a.sc_unknown_voices, sc_train_share=a.sc_train_share,
+                          rhyme_share=a.rhyme_share)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor,

@@ -193,6 +193,21 @@ def sc_train_speakers(speakers: list[str], test: list[str], share: float, seed: 
     return set(rest) | set(test)
 
 
+def rhyme_voices(jobs: list[TtsJob], share: float, seed: int) -> list[TtsJob]:
+    """The `_unknown_` jobs with the near-digit words (RHYMES) said by only a random `share` of the voices that say
+    them; every other word keeps all its voices. The same voices say the digits, so the near neighbours also teach
+    the network to doubt those voices' digits (Round 23): fewer of them is the middle way between all and none."""
+    if not 0 < share <= 1:
+        raise ValueError(f"rhyme voice share {share}: must be above 0 and at most 1")
+    if share == 1:
+        return jobs
+    rhymes = set(RHYMES)
+    voices = sorted({j.out.name.split("_")[0] for j in jobs if j.text in rhymes})
+    rng = np.random.default_rng(seed + 202)
+    keep = set(rng.choice(voices, size=max(1, round(share * len(voices))), replace=False).tolist())
+    return [j for j in jobs if j.text not in rhymes or j.out.name.split("_")[0] in keep]
+
+
 def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed: int, prefix: str = "noise") -> int:
     """n one-second chunks at random gains from the `part` (fractions) of each noise file -> out/*.wav (16 kHz)."""
     import soundfile as sf
@@ -222,7 +237,7 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
                    n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
                    sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None,
-                   sc_unknown_voices: str = "any", sc_train_share: float = 1.0) -> dict:
+                   sc_unknown_voices: str = "any", sc_train_share: float = 1.0, rhyme_share: float = 1.0) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -232,7 +247,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     out instead of a random `test_fraction` of them, so that n runs test every SC speaker once.
     `sc_unknown_voices` "digit-speakers": the recorded `_unknown_` words only from people who also say digits, so
     that a recorded voice alone does not tell `_unknown_` from a digit ("any": from whoever said them).
-    `sc_train_share` < 1 trains on the digits of only that share of the SC speakers not held out.
+    `sc_train_share` < 1 trains on the digits of only that share of the SC speakers not held out; `rhyme_share` < 1
+    has only that share of the TTS voices say the near-digit words (`rhymes` False: none of them).
     """
     if sc_unknown_voices not in ("any", "digit-speakers"):
         raise ValueError(f"sc_unknown_voices {sc_unknown_voices!r}: expected 'any' or 'digit-speakers'")
@@ -246,8 +262,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
             speakers=set(digit_speakers) if sc_unknown_voices == "digit-speakers" else None)
     jobs = tts_jobs(DIGITS, digits, n_espeak=n_espeak, seed=seed)
     unknown_words = TTS_UNKNOWN if rhymes else [w for w in TTS_UNKNOWN if w not in RHYMES]
-    jobs += tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 14), seed=seed + 1, label="_unknown_",
-                     flite_speeds=(1.0,))
+    jobs += rhyme_voices(tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 14), seed=seed + 1,
+                                  label="_unknown_", flite_speeds=(1.0,)), rhyme_share, seed)
     errors = run_tts(jobs)
     noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
     for f in sorted(digits.glob("*/*.wav")):  # held-out SC speakers' digits also make the sc-test folder
