@@ -195,8 +195,9 @@ def sc_train_speakers(speakers: list[str], test: list[str], share: float, seed: 
 
 def rhyme_voices(jobs: list[TtsJob], share: float, seed: int) -> list[TtsJob]:
     """The `_unknown_` jobs with the near-digit words (RHYMES) said by only a random `share` of the voices that say
-    them; every other word keeps all its voices. The same voices say the digits, so the near neighbours also teach
-    the network to doubt those voices' digits (Round 23): fewer of them is the middle way between all and none."""
+    them; every other word keeps all its voices. Synthetic voices say the digits too (flite's and festival's the very
+    same), and the near neighbours taught the network to doubt their digits (Round 23): fewer of them is the middle
+    way between all and none."""
     if not 0 < share <= 1:
         raise ValueError(f"rhyme voice share {share}: must be above 0 and at most 1")
     if share == 1:
