@@ -78,15 +78,15 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def training_pool(work: Path, cnn) -> Pool:
     """WORK/digits.npz outside its test split, through the bundle's network (`cnn`: a shared.runtime.CnnModel)."""
-    from trainer.dataset import load_dataset, speaker_kind
+    from trainer.dataset import load_dataset, speaker_kind, word_of
 
     d = load_dataset(work / "digits.npz")
     keep = np.flatnonzero(d.split.astype(str) != "test")
     feats = np.concatenate([cnn.infer(d.stamps[keep[a:a + 256]])[0] for a in range(0, keep.size, 256)])
     words = [d.words[int(k)] for k in d.labels[keep]]
-    if d.sources is not None:  # an _unknown_ clip's own word is its file name's second field
-        words = [f"~{Path(str(src)).stem.split('_')[1]}" if w == "_unknown_" and Path(str(src)).stem.count("_") >= 2
-                 else w for w, src in zip(words, d.sources[keep])]
+    if d.sources is not None:  # an _unknown_ clip by the word it really says
+        words = [f"~{word_of(Path(str(src)))}" if w == "_unknown_" and word_of(Path(str(src))) else w
+                 for w, src in zip(words, d.sources[keep])]
     who = [speaker_kind(str(s)) for s in d.speakers[keep]]
     who = [k if k != "human" else str(s) for k, s in zip(who, d.speakers[keep])]
     return Pool(unit(feats), np.array(words), np.array(who))

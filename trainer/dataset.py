@@ -40,6 +40,13 @@ def speaker_of(path: Path) -> str:
     return path.stem.split("_", 1)[0]
 
 
+def word_of(path: Path) -> str:
+    """A clip's own word, the second `_`-separated field of its file name (`speaker_word_take`): what an `_unknown_`
+    clip really says; "" when the name has fewer than three fields."""
+    parts = Path(path).stem.split("_")
+    return parts[1] if len(parts) >= 3 else ""
+
+
 def find_clips(root: Path, hint: str = "") -> list[tuple[str, Path]]:
     """(word, path) for every audio file in `root/<word>/`, sorted; FileNotFoundError (one line, with `hint`) when
     the folder is missing or holds no clips, which every caller (build, evaluate, enroll) refuses alike."""

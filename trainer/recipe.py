@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.audio import atomic_write_bytes, read_audio
-from trainer.dataset import speaker_kind
+from trainer.dataset import speaker_kind, speaker_of
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ANIMALS = ["cat", "dog", "bird", "fox"]
@@ -203,10 +203,10 @@ def rhyme_voices(jobs: list[TtsJob], share: float, seed: int) -> list[TtsJob]:
     if share == 1:
         return jobs
     rhymes = set(RHYMES)
-    voices = sorted({j.out.name.split("_")[0] for j in jobs if j.text in rhymes})
+    voices = sorted({speaker_of(j.out) for j in jobs if j.text in rhymes})
     rng = np.random.default_rng(seed + 202)
     keep = set(rng.choice(voices, size=max(1, round(share * len(voices))), replace=False).tolist())
-    return [j for j in jobs if j.text not in rhymes or j.out.name.split("_")[0] in keep]
+    return [j for j in jobs if j.text not in rhymes or speaker_of(j.out) in keep]
 
 
 def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed: int, prefix: str = "noise") -> int:

@@ -22,7 +22,7 @@ from shared.bundle import SILENCE, UNKNOWN, special_mask
 from shared.runtime import gated
 from trainer.augment import (DEFAULT_NOISE_DIR, AugmentConfig, augment_many, load_noises, mixup, spec_augment,
                              splice_words)
-from trainer.dataset import Dataset, choose_test_speakers, load_dataset, speaker_kind
+from trainer.dataset import Dataset, choose_test_speakers, load_dataset, speaker_kind, word_of
 from trainer.nets import NetConfig
 
 
@@ -107,8 +107,7 @@ class Pooled:
         if UNKNOWN not in self.words or self.sources is None:
             return self.labels, list(self.words)
         unk = self.words.index(UNKNOWN)
-        names = np.array([Path(str(s)).stem.split("_")[1] if Path(str(s)).stem.count("_") >= 2 else ""
-                          for s in self.sources])
+        names = np.array([word_of(Path(str(s))) for s in self.sources])
         is_unk = self.labels == unk
         uniq, counts = np.unique(names[is_unk], return_counts=True)
         aux = [f"_unknown_:{w}" for w, c in zip(uniq, counts) if w and c >= min_clips]
