@@ -104,6 +104,48 @@ def test_int8_spread_reproduces_the_export_and_draws_calibration_subsets(tiny_ru
     assert f"{tmp_path}: not a training run" in capsys.readouterr().err
 
 
+def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, tmp_path, rng):
+    """scripts.class_gate: each word's references are the gate values the served int8 model gives the run's own
+    validation clips of that word which it proposes as that word (recorded people's: all, the tones' speakers being
+    people; impostors: none, the tones having no reject class); a clip's per-word value is its share of those at or
+    below it; and one threshold is read at equal false accepts exactly as scripts.stamp_variants reads it."""
+    from scripts.class_gate import at_false_accepts, references, scored
+    from scripts.stamp_variants import curve
+    from shared.bundle import load_bundle
+    from shared.runtime import CnnModel
+    from trainer.export import export_run
+
+    root, run, info = tiny_run
+    bundle = export_run(run, "tones", tmp_path / "tones")
+    refs = references(tmp_path / "tones", run)
+    cal = np.load(run / "calib.npz", allow_pickle=False)
+    cnn = CnnModel(bundle)
+    choice, value = cnn.gated(*cnn.infer(cal["val_stamps"]))
+    for i, w in enumerate(info["words"]):
+        own = (cal["val_labels"] == i) & (choice == i)
+        assert own.any() and np.array_equal(np.sort(refs["word's clips"][w]), np.sort(value[own]))
+        assert np.array_equal(refs["word's recorded clips"][w], refs["word's clips"][w])
+        assert refs["word's impostors"][w].size == 0
+    w = info["words"][0]
+    ref = np.sort(refs["word's clips"][w])
+    got = scored([(w, float(ref[-1])), (w, float(ref[0]) - 1e-6), (None, 0.99), (w, float(ref[len(ref) // 2]))], refs)
+    assert got["word's clips"][:3].tolist() == [1.0, 0.0, -1.0]
+    assert got["word's clips"][3] == np.mean(ref <= ref[len(ref) // 2])
+    assert got["one threshold"][0] == float(ref[-1]) and got["word's impostors"][0] == 0.5  # no impostors: 1 - 1/2
+    # one threshold at equal false accepts: the same reading as stamp_variants' curve on the same values
+    words = ["a", "b"]
+    sc = [(words[k % 2], words[k % 2] if rng.random() < 0.8 else None, round(rng.random(), 2)) for k in range(60)]
+    oov = [("a" if rng.random() < 0.7 else None, round(rng.random(), 2)) for _ in range(80)]
+    acc, fa = curve(sc, oov)
+    levels = [0.05, 0.1, 0.3, 1.0]
+    want = [acc[fa <= f].max() for f in levels]
+    right = np.array([w == got for w, got, _ in sc])
+    sc_v = np.array([v if got is not None else -1.0 for _, got, v in sc])
+    oov_v = np.array([v if got is not None else -1.0 for got, v in oov])
+    assert at_false_accepts(right, sc_v, np.array([g is not None for g, _ in oov]), oov_v, levels) == \
+        pytest.approx(want)
+
+
 def test_export_refuses_a_non_run(tmp_path):
     from trainer.export import export_run
 

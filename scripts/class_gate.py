@@ -1,0 +1,141 @@
+"""Would a threshold for each word beat one threshold for all? Read at equal false accepts, as scripts.stamp_variants
+reads a model's open-set curve, so a gate that only moves confidences up or down does not count as a gain.
+
+    python -m scripts.class_gate data/exp-f0:/tmp/m_f0:/tmp/r_f0 data/exp-f1:/tmp/m_f1:/tmp/r_f1 ...
+
+Each WORK:MODELS:RUNS triple is one SC fold as for scripts.sc_folds, plus its training runs folder (RUNS/digits:
+run.json names the validation speakers). One threshold compares every clip's gate value with the same number. A
+threshold per word compares it with that word's own validation clips instead: the value becomes its rank among the
+gate values of the validation clips of the word it proposes (the share of them at or below it), so one number read as
+"at most this share of the word's own clips would be lost" sets a different cut for each word. Three references:
+the validation speakers' clips of the word, recorded people's only, and (the other side) the validation
+`_unknown_`/`_silence_` clips proposed as the word, whose rank says how many of them would pass. The int8 models
+run on LiteRT; the test clips are segmented and stamped as `wordstamp evaluate` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+FALSE_ACCEPTS = (0.02, 0.03, 0.05, 0.08, 0.10, 0.12, 0.15)
+REFERENCES = ("one threshold", "word's clips", "word's recorded clips", "word's impostors")
+
+
+def fold_triples(ap: argparse.ArgumentParser, specs: list[str]) -> list[tuple[Path, Path, Path]]:
+    """WORK:MODELS:RUNS -> (fold's recipe folder, its digits bundle, its digits run); else an argparse error."""
+    out = []
+    for spec in specs:
+        parts = spec.split(":")
+        if len(parts) != 3 or not (Path(parts[0]) / "sc-test").is_dir() or not (Path(parts[1]) / "digits").is_dir() \
+                or not (Path(parts[2]) / "digits" / "run.json").is_file():
+            ap.error(f"{spec}: expected WORK:MODELS:RUNS with WORK/sc-test, MODELS/digits and RUNS/digits/run.json")
+        out.append((Path(parts[0]), Path(parts[1]) / "digits", Path(parts[2]) / "digits"))
+    return out
+
+
+def rank(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Each value's share of `ref` at or below it (0 when `ref` is empty: nothing to compare with, reject)."""
+    if ref.size == 0:
+        return np.zeros(len(values))
+    return np.searchsorted(np.sort(ref), values, side="right") / ref.size
+
+
+def references(bundle: Path, run: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per reference kind, each word's validation gate values: its own clips proposed as it (all speakers, recorded
+    people), and the reject-class clips proposed as it."""
+    from shared.bundle import load_bundle, special_mask
+    from shared.runtime import CnnModel
+    from trainer.dataset import speaker_kind
+    from trainer.train import run_split
+
+    data, _, val = run_split(json.loads((run / "run.json").read_text()))
+    b = load_bundle(bundle)
+    cnn, labels = CnnModel(b), b.manifest.vocabulary
+    if labels != data.words:
+        raise SystemExit(f"{bundle}: its vocabulary is not its run's ({run})")
+    special = special_mask(labels)
+    choice, value = [], []
+    for i in range(0, val.size, 256):
+        emb, probs = cnn.infer(data.stamps[val[i:i + 256]])
+        c, v = cnn.gated(emb, probs)
+        choice.append(c)
+        value.append(v)
+    choice, value = np.concatenate(choice), np.concatenate(value)
+    lab = data.labels[val]
+    human = np.array([speaker_kind(s) == "human" for s in data.speakers[val]])
+    refs: dict[str, dict[str, np.ndarray]] = {k: {} for k in REFERENCES[1:]}
+    for i, w in enumerate(labels):
+        if special[i]:
+            continue
+        own = (lab == i) & (choice == i)
+        refs["word's clips"][w] = value[own]
+        refs["word's recorded clips"][w] = value[own & human]
+        refs["word's impostors"][w] = value[special[lab] & (choice == i)]
+    return refs
+
+
+def scored(clips: list[tuple[str | None, float]], refs: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each clip's value under each reference: its gate value, or its rank among the proposed word's references (for
+    impostors, 1 minus the share of them at or above it, so higher still means accept)."""
+    out = {"one threshold": np.array([v if w is not None else -1.0 for w, v in clips])}
+    for name, by_word in refs.items():
+        vals = []
+        for w, v in clips:
+            if w is None:
+                vals.append(-1.0)
+            elif name == "word's impostors":
+                ref = by_word.get(w, np.zeros(0))
+                vals.append(1.0 - (np.sum(ref >= v) + 1) / (ref.size + 2))
+            else:
+                vals.append(float(rank(np.array([v]), by_word.get(w, np.zeros(0)))[0]))
+        out[name] = np.array(vals)
+    return out
+
+
+def at_false_accepts(right: np.ndarray, sc_v: np.ndarray, oov_acc: np.ndarray, oov_v: np.ndarray,
+                     levels: list[float]) -> list[float]:
+    """SC digits right (share) at the best cut whose never-trained accept share is at most each level."""
+    cuts = np.unique(np.concatenate([sc_v, oov_v, [np.inf]]))[:, None]
+    acc = (right & (sc_v[None] >= cuts)).mean(1)
+    fa = (oov_acc & (oov_v[None] >= cuts)).mean(1)
+    return [float(acc[fa <= f].max()) if (fa <= f).any() else float("nan") for f in levels]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scripts.class_gate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("folds", nargs="+", metavar="WORK:MODELS:RUNS")
+    ap.add_argument("--false-accepts", default=",".join(f"{100 * f:g}" for f in FALSE_ACCEPTS), metavar="P,P,...")
+    a = ap.parse_args(argv)
+    from scripts.stamp_variants import gated_scores
+
+    try:
+        levels = [float(v) / 100 for v in a.false_accepts.split(",")]
+    except ValueError:
+        ap.error(f"--false-accepts {a.false_accepts!r}: expected percentages such as 2,5,10")
+    one = {"one stamp": [(0, 1.0)]}
+    right, sc_v, oov_acc, oov_v = [], {k: [] for k in REFERENCES}, [], {k: [] for k in REFERENCES}
+    for work, bundle, run in fold_triples(ap, a.folds):
+        refs = references(bundle, run)
+        words, sc = gated_scores(bundle, work / "sc-test", one)
+        _, oov = gated_scores(bundle, work / "oov", one)
+        right += [w == got for w, (got, _) in zip(words, sc["one stamp"])]
+        oov_acc += [got is not None for got, _ in oov["one stamp"]]
+        for name, v in scored(sc["one stamp"], refs).items():
+            sc_v[name].append(v)
+        for name, v in scored(oov["one stamp"], refs).items():
+            oov_v[name].append(v)
+    r, o = np.array(right), np.array(oov_acc)
+    print(f"{'threshold':<24} SC digits right at never-trained accepted "
+          + " / ".join(f"{100 * f:g}" for f in levels) + f" %   (SC {r.size}, never-trained {o.size})")
+    for name in REFERENCES:
+        at = at_false_accepts(r, np.concatenate(sc_v[name]), o, np.concatenate(oov_v[name]), levels)
+        print(f"{name:<24} " + " / ".join(f"{100 * v:.1f}" for v in at))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
