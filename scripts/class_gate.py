@@ -1,5 +1,6 @@
-"""Would a threshold for each word beat one threshold for all? Read at equal false accepts, as scripts.stamp_variants
-reads a model's open-set curve, so a gate that only moves confidences up or down does not count as a gain.
+"""Would a threshold for each word beat one threshold for all, and what does the int8 output's resolution cost the
+strict end? Read at equal false accepts, as scripts.stamp_variants reads a model's open-set curve, so a gate that only
+moves confidences up or down does not count as a gain.
 
     python -m scripts.class_gate data/exp-f0:/tmp/m_f0:/tmp/r_f0 data/exp-f1:/tmp/m_f1:/tmp/r_f1 ...
 
@@ -11,6 +12,11 @@ gate values of the validation clips of the word it proposes (the share of them a
 the validation speakers' clips of the word, recorded people's only, and (the other side) the validation
 `_unknown_`/`_silence_` clips proposed as the word, whose rank says how many of them would pass. The int8 models
 run on LiteRT; the test clips are segmented and stamped as `wordstamp evaluate` does.
+
+The served probabilities are int8: the vocabulary's summed probability tops out at 255/256, so the clips the network is
+surest of, words and never-trained words alike, tie there and no threshold parts them. The last row reads the run's
+float network (RUNS/digits/model.keras) on the same stamps by the vocabulary's log-odds (the same order as its summed
+probability, without the ties): what a finer served value would give.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 
 FALSE_ACCEPTS = (0.02, 0.03, 0.05, 0.08, 0.10, 0.12, 0.15)
 REFERENCES = ("one threshold", "word's clips", "word's recorded clips", "word's impostors")
+FLOAT = "float log-odds"
 
 
 def fold_triples(ap: argparse.ArgumentParser, specs: list[str]) -> list[tuple[Path, Path, Path]]:
@@ -96,6 +103,49 @@ def scored(clips: list[tuple[str | None, float]], refs: dict[str, dict[str, np.n
     return out
 
 
+def vocab_log_odds(logits: np.ndarray, special: np.ndarray) -> np.ndarray:
+    """log(sum of the vocabulary words' probabilities / sum of the reject classes'), from softmax logits without
+    forming the probabilities (which saturate); +inf with no reject class."""
+    def lse(z: np.ndarray) -> np.ndarray:
+        top = z.max(1, keepdims=True)
+        return np.log(np.exp(z - top).sum(1)) + top[:, 0]
+    z = np.asarray(logits, np.float64)
+    return lse(z[:, ~special]) - (lse(z[:, special]) if special.any() else -np.inf)
+
+
+def float_values(run: Path, stamps: np.ndarray, labels: list[str]) -> tuple[list[str], np.ndarray]:
+    """The run's float network on `stamps`: (the likeliest vocabulary word, the vocabulary's log-odds) per stamp."""
+    import keras
+
+    from shared.bundle import special_mask
+
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    try:
+        dense = model.get_layer("probs")
+    except ValueError:
+        raise SystemExit(f"{run}: no single 'probs' layer (a net of several towers?); the float row needs one")
+    emb = keras.Model(model.inputs, dense.input).predict(stamps, verbose=0)
+    w, b = dense.get_weights()
+    logits = emb.astype(np.float64) @ w + b
+    special = special_mask(labels)
+    inv = np.flatnonzero(~special)
+    return [labels[i] for i in inv[logits[:, inv].argmax(1)]], vocab_log_odds(logits, special)
+
+
+def stamps_of(bundle: Path, folder: Path) -> tuple[list[str], np.ndarray]:
+    """Each clip's word and stamp, segmented and stamped as `wordstamp evaluate` does."""
+    from shared.audio import read_audio
+    from shared.bundle import load_bundle
+    from shared.features import Frontend
+    from shared.segment import clip_stamp
+    from trainer.dataset import find_clips
+
+    b = load_bundle(bundle)
+    fe = Frontend(b.frontend_config)
+    clips = find_clips(folder)
+    return [w for w, _ in clips], np.stack([clip_stamp(read_audio(p), fe, b.segmenter_config) for _, p in clips])
+
+
 def at_false_accepts(right: np.ndarray, sc_v: np.ndarray, oov_acc: np.ndarray, oov_v: np.ndarray,
                      levels: list[float]) -> list[float]:
     """SC digits right (share) at the best cut whose never-trained accept share is at most each level."""
@@ -110,30 +160,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folds", nargs="+", metavar="WORK:MODELS:RUNS")
     ap.add_argument("--false-accepts", default=",".join(f"{100 * f:g}" for f in FALSE_ACCEPTS), metavar="P,P,...")
     a = ap.parse_args(argv)
-    from scripts.stamp_variants import gated_scores
-
     try:
         levels = [float(v) / 100 for v in a.false_accepts.split(",")]
     except ValueError:
         ap.error(f"--false-accepts {a.false_accepts!r}: expected percentages such as 2,5,10")
-    one = {"one stamp": [(0, 1.0)]}
-    right, sc_v, oov_acc, oov_v = [], {k: [] for k in REFERENCES}, [], {k: [] for k in REFERENCES}
+    from shared.bundle import load_bundle
+    from shared.runtime import CnnModel
+
+    right, oov_acc, sc_v, oov_v = [], [], {k: [] for k in REFERENCES}, {k: [] for k in REFERENCES}
+    f_right, f_sc, f_oov = [], [], []
     for work, bundle, run in fold_triples(ap, a.folds):
         refs = references(bundle, run)
-        words, sc = gated_scores(bundle, work / "sc-test", one)
-        _, oov = gated_scores(bundle, work / "oov", one)
-        right += [w == got for w, (got, _) in zip(words, sc["one stamp"])]
-        oov_acc += [got is not None for got, _ in oov["one stamp"]]
-        for name, v in scored(sc["one stamp"], refs).items():
-            sc_v[name].append(v)
-        for name, v in scored(oov["one stamp"], refs).items():
-            oov_v[name].append(v)
+        cnn = CnnModel(load_bundle(bundle))
+        labels = cnn.bundle.manifest.vocabulary
+        for sub in ("sc-test", "oov"):
+            words, stamps = stamps_of(bundle, work / sub)
+            choice, value = cnn.gated(*cnn.infer(stamps))
+            clips = [(labels[c] if c >= 0 else None, float(v)) for c, v in zip(choice, value)]
+            f_words, f_value = float_values(run, stamps, labels)
+            for name, v in scored(clips, refs).items():
+                (sc_v if sub == "sc-test" else oov_v)[name].append(v)
+            if sub == "sc-test":
+                right += [w == got for w, (got, _) in zip(words, clips)]
+                f_right += [w == got for w, got in zip(words, f_words)]
+                f_sc.append(f_value)
+            else:
+                oov_acc += [got is not None for got, _ in clips]
+                f_oov.append(f_value)
     r, o = np.array(right), np.array(oov_acc)
     print(f"{'threshold':<24} SC digits right at never-trained accepted "
           + " / ".join(f"{100 * f:g}" for f in levels) + f" %   (SC {r.size}, never-trained {o.size})")
-    for name in REFERENCES:
-        at = at_false_accepts(r, np.concatenate(sc_v[name]), o, np.concatenate(oov_v[name]), levels)
-        print(f"{name:<24} " + " / ".join(f"{100 * v:.1f}" for v in at))
+    rows = {name: (r, np.concatenate(sc_v[name]), np.concatenate(oov_v[name])) for name in REFERENCES}
+    rows[FLOAT] = (np.array(f_right), np.concatenate(f_sc), np.concatenate(f_oov))
+    for name, (rr, sv, ov) in rows.items():
+        accepted = o if name != FLOAT else np.ones(o.size, bool)  # log-odds always propose the likeliest word
+        at = at_false_accepts(rr, sv, accepted, ov, levels)
+        print(f"{name:<24} " + " / ".join(f"{100 * v:.1f}" for v in at) + f"   (top-1 {100 * rr.mean():.1f} %)")
     return 0
 
 

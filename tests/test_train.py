@@ -108,8 +108,9 @@ def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, t
     """scripts.class_gate: each word's references are the gate values the served int8 model gives the run's own
     validation clips of that word which it proposes as that word (recorded people's: all, the tones' speakers being
     people; impostors: none, the tones having no reject class); a clip's per-word value is its share of those at or
-    below it; and one threshold is read at equal false accepts exactly as scripts.stamp_variants reads it."""
-    from scripts.class_gate import at_false_accepts, references, scored
+    below it; one threshold is read at equal false accepts exactly as scripts.stamp_variants reads it; the float row's
+    log-odds are the float network's own, and stay finite and ordered where the probabilities saturate."""
+    from scripts.class_gate import at_false_accepts, float_values, references, scored, vocab_log_odds
     from scripts.stamp_variants import curve
     from shared.bundle import load_bundle
     from shared.runtime import CnnModel
@@ -144,6 +145,17 @@ def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, t
     oov_v = np.array([v if got is not None else -1.0 for got, v in oov])
     assert at_false_accepts(right, sc_v, np.array([g is not None for g, _ in oov]), oov_v, levels) == \
         pytest.approx(want)
+    special = np.array([False, False, True])
+    z = rng.normal(size=(5, 3))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    assert vocab_log_odds(z, special) == pytest.approx(np.log(p[:, :2].sum(1) / p[:, 2]))
+    sure = vocab_log_odds(np.array([[0.0, 60.0, 0.0], [0.0, 80.0, 0.0]]), special)  # both probabilities round to 1
+    assert np.isfinite(sure).all() and sure[1] - sure[0] == pytest.approx(20.0)
+    import keras
+
+    f_words, f_value = float_values(run, cal["val_stamps"], info["words"])
+    probs = keras.models.load_model(run / "model.keras", compile=False).predict(cal["val_stamps"], verbose=0)[1]
+    assert f_words == [info["words"][i] for i in probs.argmax(1)] and np.isposinf(f_value).all()  # no reject class
 
 
 def test_export_refuses_a_non_run(tmp_path):
