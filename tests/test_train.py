@@ -104,7 +104,7 @@ def test_int8_spread_reproduces_the_export_and_draws_calibration_subsets(tiny_ru
     assert f"{tmp_path}: not a training run" in capsys.readouterr().err
 
 
-def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, tmp_path, rng):
+def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, tmp_path, rng, capsys):
     """scripts.class_gate: each word's references are the gate values the served int8 model gives the run's own
     validation clips of that word which it proposes as that word (recorded people's: all, the tones' speakers being
     people; impostors: none, the tones having no reject class); a clip's per-word value is its share of those at or
@@ -156,6 +156,26 @@ def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, t
     f_words, f_value = float_values(run, cal["val_stamps"], info["words"])
     probs = keras.models.load_model(run / "model.keras", compile=False).predict(cal["val_stamps"], verbose=0)[1]
     assert f_words == [info["words"][i] for i in probs.argmax(1)] and np.isposinf(f_value).all()  # no reject class
+    # the whole script on one fold: its one-threshold top-1 is evaluate's accuracy at threshold 0, every row is there
+    from scripts.class_gate import REFERENCES, main
+    from trainer.evaluate import evaluate_folder
+
+    work = tmp_path / "fold"
+    make_clips(work / "sc-test", speakers=1, takes=2, seed=7)
+    make_clips(work / "oov", speakers=1, takes=2, seed=8, words={"hum": (450.0, 0.3)})
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "digits").symlink_to(tmp_path / "tones")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "digits").symlink_to(run)
+    assert main([f"{work}:{tmp_path / 'm'}:{tmp_path / 'r'}", "--false-accepts", "0,100"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].endswith("(SC 6, never-trained 2)")
+    assert [r[:24].strip() for r in rows[1:]] == [*REFERENCES, "float log-odds"]
+    want = evaluate_folder(tmp_path / "tones", work / "sc-test", threshold=0.0).accuracy
+    assert float(rows[1].split()[4]) == pytest.approx(100 * want, abs=0.051)  # at 100 % never-trained accepted
+    with pytest.raises(SystemExit):
+        main([f"{work}:{tmp_path / 'm'}"])
+    assert "expected WORK:MODELS:RUNS" in capsys.readouterr().err
 
 
 def test_export_refuses_a_non_run(tmp_path):
