@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +34,17 @@ FLOAT = "float log-odds"
 
 
 def fold_triples(ap: argparse.ArgumentParser, specs: list[str]) -> list[tuple[Path, Path, Path]]:
-    """WORK:MODELS:RUNS -> (fold's recipe folder, its digits bundle, its digits run); else an argparse error."""
+    """WORK:MODELS:RUNS -> (fold's recipe folder, its digits bundle, its digits run); else an argparse error. WORK:MODELS
+    is checked as scripts.sc_folds checks it."""
+    from scripts.sc_folds import fold_pairs
+
     out = []
     for spec in specs:
-        parts = spec.split(":")
-        if len(parts) != 3 or not (Path(parts[0]) / "sc-test").is_dir() or not (Path(parts[1]) / "digits").is_dir() \
-                or not (Path(parts[2]) / "digits" / "run.json").is_file():
+        pair, _, runs = spec.rpartition(":")
+        if pair.count(":") != 1 or not (Path(runs) / "digits" / "run.json").is_file():
             ap.error(f"{spec}: expected WORK:MODELS:RUNS with WORK/sc-test, MODELS/digits and RUNS/digits/run.json")
-        out.append((Path(parts[0]), Path(parts[1]) / "digits", Path(parts[2]) / "digits"))
+        ((work, bundle),) = fold_pairs(ap, [pair])
+        out.append((work, bundle, Path(runs) / "digits"))
     return out
 
 
@@ -54,6 +58,7 @@ def rank(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def references(bundle: Path, run: Path) -> dict[str, dict[str, np.ndarray]]:
     """Per reference kind, each word's validation gate values: its own clips proposed as it (all speakers, recorded
     people), and the reject-class clips proposed as it."""
+    from scripts.threshold_curve import batched_outputs
     from shared.bundle import load_bundle, special_mask
     from shared.runtime import CnnModel
     from trainer.dataset import speaker_kind
@@ -65,13 +70,7 @@ def references(bundle: Path, run: Path) -> dict[str, dict[str, np.ndarray]]:
     if labels != data.words:
         raise SystemExit(f"{bundle}: its vocabulary is not its run's ({run})")
     special = special_mask(labels)
-    choice, value = [], []
-    for i in range(0, val.size, 256):
-        emb, probs = cnn.infer(data.stamps[val[i:i + 256]])
-        c, v = cnn.gated(emb, probs)
-        choice.append(c)
-        value.append(v)
-    choice, value = np.concatenate(choice), np.concatenate(value)
+    choice, value = cnn.gated(*batched_outputs(cnn, data.stamps[val]))
     lab = data.labels[val]
     human = np.array([speaker_kind(s) == "human" for s in data.speakers[val]])
     refs: dict[str, dict[str, np.ndarray]] = {k: {} for k in REFERENCES[1:]}
@@ -113,37 +112,28 @@ def vocab_log_odds(logits: np.ndarray, special: np.ndarray) -> np.ndarray:
     return lse(z[:, ~special]) - (lse(z[:, special]) if special.any() else -np.inf)
 
 
-def float_values(run: Path, stamps: np.ndarray, labels: list[str]) -> tuple[list[str], np.ndarray]:
-    """The run's float network on `stamps`: (the likeliest vocabulary word, the vocabulary's log-odds) per stamp."""
+@lru_cache(maxsize=4)
+def _float_net(run: Path):
+    """The run's float network up to its served softmax's input, and that layer's weights (loaded once a run)."""
     import keras
-
-    from shared.bundle import special_mask
 
     model = keras.models.load_model(run / "model.keras", compile=False)
     try:
         dense = model.get_layer("probs")
     except ValueError:
         raise SystemExit(f"{run}: no single 'probs' layer (a net of several towers?); the float row needs one")
-    emb = keras.Model(model.inputs, dense.input).predict(stamps, verbose=0)
-    w, b = dense.get_weights()
-    logits = emb.astype(np.float64) @ w + b
+    return keras.Model(model.inputs, dense.input), *dense.get_weights()
+
+
+def float_values(run: Path, stamps: np.ndarray, labels: list[str]) -> tuple[list[str], np.ndarray]:
+    """The run's float network on `stamps`: (the likeliest vocabulary word, the vocabulary's log-odds) per stamp."""
+    from shared.bundle import special_mask
+
+    net, w, b = _float_net(run)
+    logits = net.predict(stamps, verbose=0).astype(np.float64) @ w + b
     special = special_mask(labels)
     inv = np.flatnonzero(~special)
     return [labels[i] for i in inv[logits[:, inv].argmax(1)]], vocab_log_odds(logits, special)
-
-
-def stamps_of(bundle: Path, folder: Path) -> tuple[list[str], np.ndarray]:
-    """Each clip's word and stamp, segmented and stamped as `wordstamp evaluate` does."""
-    from shared.audio import read_audio
-    from shared.bundle import load_bundle
-    from shared.features import Frontend
-    from shared.segment import clip_stamp
-    from trainer.dataset import find_clips
-
-    b = load_bundle(bundle)
-    fe = Frontend(b.frontend_config)
-    clips = find_clips(folder)
-    return [w for w, _ in clips], np.stack([clip_stamp(read_audio(p), fe, b.segmenter_config) for _, p in clips])
 
 
 def at_false_accepts(right: np.ndarray, sc_v: np.ndarray, oov_acc: np.ndarray, oov_v: np.ndarray,
@@ -164,18 +154,20 @@ def main(argv: list[str] | None = None) -> int:
         levels = [float(v) / 100 for v in a.false_accepts.split(",")]
     except ValueError:
         ap.error(f"--false-accepts {a.false_accepts!r}: expected percentages such as 2,5,10")
+    from scripts.threshold_curve import batched_outputs, folder_stamps
     from shared.bundle import load_bundle
+    from shared.features import Frontend
     from shared.runtime import CnnModel
 
     right, oov_acc, sc_v, oov_v = [], [], {k: [] for k in REFERENCES}, {k: [] for k in REFERENCES}
     f_right, f_sc, f_oov = [], [], []
     for work, bundle, run in fold_triples(ap, a.folds):
         refs = references(bundle, run)
-        cnn = CnnModel(load_bundle(bundle))
-        labels = cnn.bundle.manifest.vocabulary
+        b = load_bundle(bundle)
+        cnn, fe, labels = CnnModel(b), Frontend(b.frontend_config), b.manifest.vocabulary
         for sub in ("sc-test", "oov"):
-            words, stamps = stamps_of(bundle, work / sub)
-            choice, value = cnn.gated(*cnn.infer(stamps))
+            stamps, words = folder_stamps(fe, b.segmenter_config, work / sub)
+            choice, value = cnn.gated(*batched_outputs(cnn, stamps))
             clips = [(labels[c] if c >= 0 else None, float(v)) for c, v in zip(choice, value)]
             f_words, f_value = float_values(run, stamps, labels)
             for name, v in scored(clips, refs).items():

@@ -85,7 +85,7 @@ def training_pool(work: Path, cnn) -> Pool:
     feats = np.concatenate([cnn.infer(d.stamps[keep[a:a + 256]])[0] for a in range(0, keep.size, 256)])
     words = [d.words[int(k)] for k in d.labels[keep]]
     if d.sources is not None:  # an _unknown_ clip by the word it really says
-        words = [f"~{word_of(Path(str(src)))}" if w == "_unknown_" and word_of(Path(str(src))) else w
+        words = [f"~{said}" if w == "_unknown_" and (said := word_of(Path(str(src)))) else w
                  for w, src in zip(words, d.sources[keep])]
     who = [speaker_kind(str(s)) for s in d.speakers[keep]]
     who = [k if k != "human" else str(s) for k, s in zip(who, d.speakers[keep])]

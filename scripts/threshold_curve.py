@@ -27,16 +27,21 @@ from trainer.dataset import find_clips
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 
 
-def _outputs(cnn: CnnModel, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+def batched_outputs(cnn: CnnModel, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """(embeddings, probabilities) of stamps, 128 at a time."""
     outs = [cnn.infer(x[a:a + 128]) for a in range(0, len(x), 128)]
     return (None if outs[0][0] is None else np.concatenate([e for e, _ in outs])), np.concatenate([p for _, p in outs])
 
 
-def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[tuple, list[str]]:
+def folder_stamps(fe: Frontend, seg, folder: Path) -> tuple[np.ndarray, list[str]]:
+    """Every clip of `folder/<word>/` segmented and stamped as `wordstamp evaluate` does, and its word."""
     clips = find_clips(folder)
-    x = np.stack([clip_stamp(read_audio(p), fe, seg) for _, p in clips])
-    return _outputs(cnn, x), [w for w, _ in clips]
+    return np.stack([clip_stamp(read_audio(p), fe, seg) for _, p in clips]), [w for w, _ in clips]
+
+
+def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[tuple, list[str]]:
+    x, words = folder_stamps(fe, seg, folder)
+    return batched_outputs(cnn, x), words
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     sets: dict[str, tuple[tuple, np.ndarray]] = {}  # name -> ((emb, probs), label index or -1 for out-of-vocabulary)
     cal = np.load(a.run / "calib.npz", allow_pickle=False)
     vl = cal["val_labels"]
-    sets["validation"] = (_outputs(cnn, cal["val_stamps"].astype(np.float32)), np.where(special[vl], -1, vl))
+    sets["validation"] = (batched_outputs(cnn, cal["val_stamps"].astype(np.float32)), np.where(special[vl], -1, vl))
     for name, folder in (("sc-test", a.work / "sc-test"), ("oov", a.work / "oov"), ("tts", a.tts)):
         if folder is not None and folder.is_dir():
             p, ws = _probs(cnn, fe, seg, folder)
