@@ -58,6 +58,11 @@ class FrontendConfig(DictConfig):
     # zero-padded file) reads as a very quiet room instead of sitting 100 dB or more under the word, far below any
     # microphone's noise (round 15). 0 = off, as every bundle before it.
     stamp_floor_db: float = 0.0
+    # > 0: the stamp is per-channel energy normalisation (PCEN, Wang et al. 2017) of the segment's mel power instead
+    # of its mean-removed log: each band divided by its own running average over about this many ms, then
+    # compressed, so a steady background reads ~0 whatever its level and colour and an onset stands out (make_stamp).
+    # 0 = off, as every bundle before round 25.
+    pcen_ms: float = 0.0
 
     @property
     def hash(self) -> str:
@@ -73,9 +78,12 @@ class FrontendConfig(DictConfig):
         return (self.stamp_frames, self.n_mels)
 
 
-_ADDED_LATER = ("band_floor_db", "stamp_floor_db")  # hashed only when not at their default
+_ADDED_LATER = ("band_floor_db", "stamp_floor_db", "pcen_ms")  # hashed only when not at their default
 # stamp options each bundle picks; the rest must be what this wordstamp computes
-BUNDLE_CHOICES = ("band_floor_db", "stamp_floor_db")
+BUNDLE_CHOICES = ("band_floor_db", "stamp_floor_db", "pcen_ms")
+# PCEN's fixed parts: gain exponent, bias and root (the paper's and librosa's defaults), and the floor under the
+# running average, this many dB below the segment's loudest band value, so digital silence reads as a quiet room
+PCEN_ALPHA, PCEN_DELTA, PCEN_ROOT, PCEN_FLOOR_DB = 0.98, 2.0, 0.5, 60.0
 
 
 def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
@@ -171,6 +179,23 @@ def _ln_of_db(db: float) -> np.float32:
     return np.float32(db * np.log(10.0) / 10.0)
 
 
+def pcen(mel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """A segment's log-mel frames -> their PCEN values, (T, n_mels) float32.
+
+    The power is first divided by the segment's loudest value, so the result does not depend on input gain, and the
+    running average starts at the first frame (the segment's context before the word: its room). Computed per
+    segment, so a clip and a stream give the same values (the segment's frames are the same).
+    """
+    from scipy.signal import lfilter
+
+    e = np.exp(np.asarray(mel, np.float64) - float(np.max(mel)))
+    s = 1.0 - np.exp(-cfg.hop_length / cfg.sample_rate * 1000.0 / cfg.pcen_ms)  # one-pole smoother, time constant
+    smooth, _ = lfilter([s], [1.0, s - 1.0], e, axis=0, zi=(1.0 - s) * e[:1])
+    floor = 10.0 ** (-PCEN_FLOOR_DB / 10.0)
+    out = (e / (floor + smooth) ** PCEN_ALPHA + PCEN_DELTA) ** PCEN_ROOT - PCEN_DELTA ** PCEN_ROOT
+    return out.astype(np.float32)
+
+
 def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarray:
     """A segment's log-mel frames -> the fixed (stamp_frames, n_mels) stamp the model sees.
 
@@ -179,7 +204,8 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
     needs no audio after the segment (low latency). Subtracting the mean makes it independent of input gain (each
     band's own mean, which would also cancel a microphone's colouring, measured worse: see models/README.md). A bundle
     with `band_floor_db` first floors each band that many dB under its loudest frame (Round 12; off when shipped), one
-    with `stamp_floor_db` the whole stamp that many dB under its loudest value (Round 15; off when shipped).
+    with `stamp_floor_db` the whole stamp that many dB under its loudest value (Round 15; off when shipped), one with
+    `pcen_ms` takes PCEN values (`pcen`) instead of the mean-removed log (Round 25; off when shipped).
     """
     S = cfg.stamp_frames
     mel = np.asarray(mel, dtype=np.float32)
@@ -190,7 +216,7 @@ def make_stamp(mel: np.ndarray, cfg: FrontendConfig, shift: int = 0) -> np.ndarr
         mel = np.maximum(mel, mel.max(axis=0, keepdims=True) - _ln_of_db(cfg.band_floor_db))
     if cfg.stamp_floor_db > 0:
         mel = np.maximum(mel, mel.max() - _ln_of_db(cfg.stamp_floor_db))
-    x = mel - np.float32(mel.mean())
+    x = pcen(mel, cfg) if cfg.pcen_ms > 0 else mel - np.float32(mel.mean())
     T = x.shape[0]
     if T > S:
         start = (T - S) // 2

@@ -68,11 +68,11 @@ def test_write_replaces_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h"]  # no temporary or old folders left behind
 
 
-@pytest.mark.parametrize("key", ["band_floor_db", "stamp_floor_db"])
+@pytest.mark.parametrize("key", ["band_floor_db", "stamp_floor_db", "pcen_ms"])
 def test_a_bundle_may_choose_its_stamp_options(tiny_bundle, tmp_path, key):
-    """band_floor_db and stamp_floor_db are the bundle's own choice (every wordstamp that knows the key computes it),
-    and what reads the bundle - the recognizer, hence the daemon and evaluate - computes its stamps with it; the rest
-    of the frontend must still be this wordstamp's."""
+    """band_floor_db, stamp_floor_db and pcen_ms are the bundle's own choice (every wordstamp that knows the key
+    computes it), and what reads the bundle - the recognizer, hence the daemon and evaluate - computes its stamps with
+    it; the rest of the frontend must still be this wordstamp's."""
     from shared.runtime import Recognizer
 
     b = _copy(tiny_bundle, tmp_path / "floored")

@@ -86,6 +86,35 @@ def test_band_floor_makes_the_background_level_irrelevant(rng):
     assert span_db.max() <= 20.0 + 1e-3
 
 
+def test_pcen_stamps_read_a_steady_room_low_whatever_its_level_and_ignore_gain(rng):
+    """PCEN stamps: a steady background reads low (under 0.4) in every band whether it sits 30 or 50 dB under the
+    word (the mean-removed log-mel stamps differ by more than 1 between the two), the word's onset stands well above
+    it, the same audio 40 dB quieter gives the same stamp, and a clip's stamp is the stamp of the same segment pushed
+    through the streaming frontend."""
+    cfg = dataclasses.replace(FrontendConfig(), pcen_ms=400.0)
+    word = rng.uniform(0.0, 2.0, (40, cfg.n_mels)).astype(np.float32)
+    stamps, rooms = {}, []
+    for down_db in (30.0, 50.0):
+        bg = np.float32(-down_db / 4.343) + rng.uniform(-0.1, 0.1, (30, cfg.n_mels)).astype(np.float32)
+        mel = np.concatenate([bg[:20], word, bg[20:]])
+        stamps[down_db] = (make_stamp(mel, cfg), make_stamp(mel, FrontendConfig()))
+        off = (cfg.stamp_frames - mel.shape[0]) // 2
+        rooms.append(stamps[down_db][0][off + 5:off + 20])
+        assert stamps[down_db][0][off + 20].min() > 1.0  # the onset, in every band
+    assert max(r.max() for r in rooms) < 0.4
+    assert np.abs(stamps[30.0][1] - stamps[50.0][1]).max() > 1.0
+    x = (0.05 * rng.standard_normal(16000)).astype(np.float32)
+    x[6000:10000] += np.sin(2 * np.pi * 440 * np.arange(4000) / 16000).astype(np.float32)
+    fe = Frontend(cfg)
+    mel, _ = fe.compute(x)
+    quiet, _ = fe.compute(x * np.float32(0.01))
+    np.testing.assert_allclose(make_stamp(mel, cfg), make_stamp(quiet, cfg), atol=1e-3)
+    stream = fe.stream()
+    pushed = np.concatenate([stream.push(x[i:i + 320])[0] for i in range(0, x.size, 320)])
+    np.testing.assert_allclose(make_stamp(pushed[10:80], cfg), make_stamp(mel[10:80], cfg), atol=1e-5)
+    assert cfg.hash != FrontendConfig().hash
+
+
 def test_stamp_floor_makes_digital_silence_a_quiet_room(rng):
     """Flooring the whole stamp 70 dB under its loudest value: the same word with digital silence around it (ln of the
     frontend's epsilon, 100 dB and more down) or with a room 75 dB down gives one stamp, while a room 40 dB down, which

@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="floor every band of a stamp this many dB below its loudest frame (0: off, as shipped)")
     ap.add_argument("--stamp-floor", type=float, default=0.0, metavar="DB",
                     help="floor the whole stamp this many dB below its loudest value (0: off, as shipped)")
+    ap.add_argument("--pcen", type=float, default=0.0, metavar="MS",
+                    help="stamps of PCEN values with a running average over about MS ms instead of the mean-removed "
+                         "log-mel (0: off, as shipped)")
     ap.add_argument("--clipping", type=float, default=0.0, metavar="P",
                     help="how often a training copy is driven 1-12 dB past full scale and clipped (0: off, as shipped)")
     ap.add_argument("--voice", type=float, default=0.0, metavar="P",
@@ -163,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                           rhyme_share=a.rhyme_share)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
-                        frontend_cfg=FrontendConfig(band_floor_db=a.band_floor,
-                                                    stamp_floor_db=a.stamp_floor))
+                        frontend_cfg=FrontendConfig(band_floor_db=a.band_floor, stamp_floor_db=a.stamp_floor,
+                                                    pcen_ms=a.pcen))
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, mixup=a.mixup,
                       seed=a.seed if a.train_seed is None else a.train_seed,
