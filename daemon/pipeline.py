@@ -107,8 +107,7 @@ class Pipeline:
         self._chunk_wall = time.time() if captured_at is None else captured_at
         mel, energy = self.stream.push(x)
         events: list[Event] = []
-        if self.segmenter.webrtc is not None:
-            self.segmenter.push(energy[:0], x)
+        self.segmenter.feed_audio(x)
         if mel.shape[0]:
             self._mel = np.concatenate([self._mel, mel])
         for i in range(energy.shape[0]):

@@ -118,12 +118,19 @@ class StreamSegmenter:
         self.peak_db = -np.inf
         self.floor_db = initial_floor_db if initial_floor_db is not None else c.abs_floor_db
 
-    def push(self, energy_db: np.ndarray, audio: np.ndarray | None = None) -> list[Segment]:
-        """Process frames; with vad='webrtc' also pass the audio samples that produced them."""
+    def feed_audio(self, audio: np.ndarray) -> None:
+        """vad='webrtc': the samples behind frames still to be pushed (the daemon feeds a chunk's samples once, then
+        pushes its frames one at a time); nothing to do for the energy VAD."""
         if self.webrtc is not None:
-            if audio is None:
-                raise ValueError("vad='webrtc' needs the audio samples")
             self._decisions.extend(self.webrtc.push(audio))
+
+    def push(self, energy_db: np.ndarray, audio: np.ndarray | None = None) -> list[Segment]:
+        """Process frames; with vad='webrtc' also pass the audio samples that produced them, here or before with
+        `feed_audio`."""
+        if audio is not None:
+            self.feed_audio(audio)
+        if self.webrtc is not None and len(self._decisions) < len(energy_db):
+            raise ValueError("vad='webrtc' needs the audio samples behind the frames (push(frames, audio))")
         out: list[Segment] = []
         for e in np.asarray(energy_db, dtype=np.float64).tolist():
             seg = self._step(e)
@@ -421,15 +428,16 @@ WORD_GAP = 25  # frames: segments closer than 250 ms are parts of one word (a st
 
 
 def word_span(mel: np.ndarray, energy_db: np.ndarray, fcfg: FrontendConfig,
-              cfg: SegmenterConfig | None = None) -> tuple[int, int]:
+              cfg: SegmenterConfig | None = None, audio: np.ndarray | None = None) -> tuple[int, int]:
     """The frames of the one word in a single-word clip: from the first segment's start to the last one's end.
 
     When those lie further apart than a stamp holds (with its context) and a pause of WORD_GAP or more splits them,
     the clip holds more than the word: a click, a breath, a door, a second of room. Cropping the whole span around
     its centre would cut the word, so the word is then the group of segments between such pauses that carries the most
-    sound energy. A clip in which nothing stands out (silence, or all speech) is taken whole.
+    sound energy. A clip in which nothing stands out (silence, or all speech) is taken whole. `audio` (the clip's
+    samples) is needed only by vad='webrtc'.
     """
-    segs = segment_frames(energy_db, cfg, fcfg)
+    segs = segment_frames(energy_db, cfg, fcfg, audio)
     if not segs:
         return 0, mel.shape[0]
     room = fcfg.stamp_frames - fcfg.context_before - fcfg.context_after
@@ -449,7 +457,7 @@ def word_span(mel: np.ndarray, energy_db: np.ndarray, fcfg: FrontendConfig,
 def clip_stamp(x: np.ndarray, frontend: Frontend, cfg: SegmenterConfig | None = None, shift: int = 0) -> np.ndarray:
     """A single-word clip -> its stamp, by the same segment-then-stamp path the daemon uses."""
     mel, energy = frontend.compute(x)
-    start, end = word_span(mel, energy, frontend.cfg, cfg)
+    start, end = word_span(mel, energy, frontend.cfg, cfg, x)
     return make_stamp(segment_mel(mel, start, end, frontend.cfg), frontend.cfg, shift=shift)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from shared.features import Frontend
-from shared.segment import Segment, SegmenterConfig, StreamSegmenter, segment_frames, split_into
+from shared.segment import Segment, SegmenterConfig, StreamSegmenter, segment_frames, split_into, word_span
 from tests.conftest import tone_word
 
 
@@ -64,6 +65,8 @@ def test_split_into_known_count(rng):
 
 
 def test_webrtc_option_finds_words(rng):
+    """webrtcvad's decisions stand in for the energy ones: streaming, offline and for a single word's span, given the
+    samples; frames without their samples are refused in one line."""
     x, truth = _sentence(rng, n=3)
     fe = Frontend()
     cfg = SegmenterConfig(vad="webrtc")
@@ -75,6 +78,14 @@ def test_webrtc_option_finds_words(rng):
         out += seg.push(st.push(chunk)[1], chunk)
     out += seg.flush()
     assert len(out) >= 1
+    mel, energy = fe.compute(x)
+    assert segment_frames(energy, cfg, fe.cfg, x) == out
+    with pytest.raises(ValueError, match="webrtc"):
+        segment_frames(energy, cfg, fe.cfg)
+    one = x[int(truth[0][0] * 16000) - 3200:int(truth[0][1] * 16000) + 3200]
+    m1, e1 = fe.compute(one)
+    a, b = word_span(m1, e1, fe.cfg, cfg, one)
+    assert 0 < a < b < m1.shape[0]
 
 
 def test_noise_after_digital_silence_is_not_speech(rng):

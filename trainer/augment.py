@@ -262,7 +262,7 @@ def splice_words(clips: list[np.ndarray], labels: np.ndarray, speakers: np.ndarr
         """Sample range of clip i's word and its level (RMS over the range)."""
         if i not in spans:
             mel, energy = frontend.compute(clips[i])
-            a, b = word_span(mel, energy, frontend.cfg, seg_cfg)
+            a, b = word_span(mel, energy, frontend.cfg, seg_cfg, clips[i])
             lo, hi = a * hop + half, min(clips[i].size, b * hop + half)
             lo = min(lo, max(hi - 1, 0))
             spans[i] = (lo, hi, float(np.sqrt(np.mean(clips[i][lo:hi] ** 2))) + 1e-9)

@@ -84,7 +84,7 @@ def choose_test_speakers(speakers: list[str], fraction: float, seed: int) -> lis
 def clip_features(x: np.ndarray, frontend: Frontend, seg_cfg: SegmenterConfig) -> tuple[np.ndarray, np.ndarray]:
     """One single-word clip -> (stamp, the word's audio with context): the daemon's segment-then-stamp path."""
     mel, energy = frontend.compute(x)
-    start, end = word_span(mel, energy, frontend.cfg, seg_cfg)
+    start, end = word_span(mel, energy, frontend.cfg, seg_cfg, x)
     stamp = make_stamp(segment_mel(mel, start, end, frontend.cfg), frontend.cfg)
     hop, ctx = frontend.cfg.hop_length, int(AUDIO_CONTEXT_S * frontend.cfg.sample_rate)
     a = max(0, start * hop - ctx)

@@ -55,7 +55,7 @@ def predict_files(bundle: str | Path, paths: list[Path], top_k: int = 3) -> tupl
     for f in audio_files(paths):
         x = read_audio(f)
         mel, energy = fe.compute(x)
-        for s in segment_frames(energy, seg_cfg, fe.cfg):
+        for s in segment_frames(energy, seg_cfg, fe.cfg, x):
             stamp = make_stamp(segment_mel(mel, s.start, s.end, fe.cfg), fe.cfg)
             d = rec.classify(stamp, top_k=top_k)[0]
             emb, probs = rec.cnns[rec.base_of[b.name]].infer(stamp)

@@ -95,7 +95,7 @@ def find_words(x: np.ndarray, n_words: int, frontend: Frontend, seg_cfg: Segment
 
     mel, energy = frontend.compute(x)
     segs, cfg, quality = split_scored(energy, n_words, seg_cfg, frontend.cfg, mel=mel)
-    default = segs if segs is not None else segment_frames(energy, seg_cfg, frontend.cfg)
+    default = segs if segs is not None else segment_frames(energy, seg_cfg, frontend.cfg, x)
     return (segs, default, cfg, quality) if with_quality else (segs, default, cfg)
 
 
