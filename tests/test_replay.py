@@ -31,7 +31,7 @@ def test_cli_prints_the_pipeline_events_as_json_lines(plumbing_models):
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [strip_wall(d) for d in lines] == _dicts(replay_events(clip, plumbing_models, source_id="x"))
-    assert sum(d["type"] == "vad" and d["state"] == "end" for d in lines) == 10  # ten digits said
+    assert sum(d["type"] == "vad" and d["state"] == "end" and d["kept"] for d in lines) == 10  # ten digits said
 
 
 @pytest.mark.parametrize("vad", ["energy", "webrtc"])

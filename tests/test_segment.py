@@ -172,9 +172,10 @@ def test_the_parts_of_one_word_stay_one_word(rng):
 
 
 def test_release_ends_a_word_that_noise_would_keep_open():
-    """Clatter 10 dB above the floor but 30 dB under the word keeps a word open on the floor rule alone; the release
-    rule (quiet = far under the word's loudest frame) closes it one hang-over after the word, at the word's end."""
-    floor, word, clatter = -60.0, -20.0, -50.0
+    """Clatter 8 dB above the floor (over off_db, under on_db) but 32 dB under the word keeps a word open on the floor
+    rule alone; the release rule (quiet = far under the word's loudest frame) closes it one hang-over after the word,
+    at the word's end."""
+    floor, word, clatter = -60.0, -20.0, -52.0
     e = np.concatenate([np.full(300, floor), np.full(40, word), np.full(60, clatter), np.full(100, floor)])
     ends = {}
     for release in (0.0, 20.0):

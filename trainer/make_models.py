@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="floor every band of a stamp this many dB below its loudest frame (0: off, as shipped)")
     ap.add_argument("--stamp-floor", type=float, default=0.0, metavar="DB",
                     help="floor the whole stamp this many dB below its loudest value (0: off, as shipped)")
+    ap.add_argument("--on-db", type=float, default=None, metavar="DB",
+                    help="the segmenter's start threshold above the noise floor, for the training clips' word spans "
+                         "and in the bundles (default: SegmenterConfig's)")
     ap.add_argument("--pcen", type=float, default=0.0, metavar="MS",
                     help="stamps of PCEN values with a running average over about MS ms instead of the mean-removed "
                          "log-mel (0: off, as shipped)")
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.evaluate import confusion_png, evaluate_folder
     from trainer.export import export_run
     from shared.features import FrontendConfig
+    from shared.segment import SegmenterConfig
     from trainer.augment import AugmentConfig
     from trainer.nets import NetConfig
     from trainer.recipe import prepare_animals, prepare_digits
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor, stamp_floor_db=a.stamp_floor,
-                                                    pcen_ms=a.pcen))
+                                                    pcen_ms=a.pcen),
+                        seg_cfg=SegmenterConfig() if a.on_db is None else SegmenterConfig(on_db=a.on_db))
     lap("digits data")
     cfg = TrainConfig(epochs=a.epochs, copies=a.copies, pool_copies=a.pool_copies, mixup=a.mixup,
                       seed=a.seed if a.train_seed is None else a.train_seed,
