@@ -60,7 +60,7 @@ class FrontendConfig(DictConfig):
     stamp_floor_db: float = 0.0
     # > 0: the stamp is per-channel energy normalisation (PCEN, Wang et al. 2017) of the segment's mel power instead
     # of its mean-removed log: each band divided by its own running average over about this many ms, then
-    # compressed, so a steady background reads ~0 whatever its level and colour and an onset stands out (make_stamp).
+    # compressed, so a steady background reads low whatever its level and colour and an onset stands out (make_stamp).
     # 0 = off, as every bundle before round 25.
     pcen_ms: float = 0.0
 
