@@ -55,20 +55,18 @@ def rank(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.sort(ref), values, side="right") / ref.size
 
 
-def references(bundle: Path, run: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Per reference kind, each word's validation gate values: its own clips proposed as it (all speakers, recorded
-    people), and the reject-class clips proposed as it."""
+def references(cnn, run: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per reference kind, each word's validation gate values under the loaded bundle `cnn`: its own clips proposed
+    as it (all speakers, recorded people), and the reject-class clips proposed as it."""
     from scripts.threshold_curve import batched_outputs
-    from shared.bundle import load_bundle, special_mask
-    from shared.runtime import CnnModel
+    from shared.bundle import special_mask
     from trainer.dataset import speaker_kind
     from trainer.train import run_split
 
     data, _, val = run_split(json.loads((run / "run.json").read_text()))
-    b = load_bundle(bundle)
-    cnn, labels = CnnModel(b), b.manifest.vocabulary
+    labels = cnn.bundle.manifest.vocabulary
     if labels != data.words:
-        raise SystemExit(f"{bundle}: its vocabulary is not its run's ({run})")
+        raise SystemExit(f"{cnn.bundle.path}: its vocabulary is not its run's ({run})")
     special = special_mask(labels)
     choice, value = cnn.gated(*batched_outputs(cnn, data.stamps[val]))
     lab = data.labels[val]
@@ -162,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     right, oov_acc, sc_v, oov_v = [], [], {k: [] for k in REFERENCES}, {k: [] for k in REFERENCES}
     f_right, f_sc, f_oov = [], [], []
     for work, bundle, run in fold_triples(ap, a.folds):
-        refs = references(bundle, run)
         b = load_bundle(bundle)
         cnn, fe, labels = CnnModel(b), Frontend(b.frontend_config), b.manifest.vocabulary
+        refs = references(cnn, run)
         for sub in ("sc-test", "oov"):
             stamps, words = folder_stamps(fe, b.segmenter_config, work / sub)
             choice, value = cnn.gated(*batched_outputs(cnn, stamps))

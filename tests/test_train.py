@@ -118,7 +118,7 @@ def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, t
 
     root, run, info = tiny_run
     bundle = export_run(run, "tones", tmp_path / "tones")
-    refs = references(tmp_path / "tones", run)
+    refs = references(CnnModel(load_bundle(tmp_path / "tones")), run)
     cal = np.load(run / "calib.npz", allow_pickle=False)
     cnn = CnnModel(bundle)
     choice, value = cnn.gated(*cnn.infer(cal["val_stamps"]))
