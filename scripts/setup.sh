@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 
 apt_pkgs=(libportaudio2 libsndfile1)
 if [ "$mode" = test ]; then
-  apt_pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox)
+  apt_pkgs+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k sox)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

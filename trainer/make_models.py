@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-rhymes", action="store_true", help="leave near-digit words (fine, free, hive...) out of _unknown_")
     ap.add_argument("--rhyme-share", type=float, default=1.0, metavar="F",
                     help="only a random share F of the TTS voices say the near-digit words (1: all, as shipped)")
+    ap.add_argument("--accents", action="store_true",
+                    help="festival's non-English voices say the digits too, respelt (trainer/accents.py; festvox-*)")
     a = ap.parse_args(argv)
     fold = None
     if a.sc_fold is not None:
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
                           sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold,
                           sc_unknown_voices=a.sc_unknown_voices, sc_train_share=a.sc_train_share,
-                          rhyme_share=a.rhyme_share)
+                          rhyme_share=a.rhyme_share, accents=a.accents)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor, stamp_floor_db=a.stamp_floor,

@@ -238,7 +238,8 @@ def noise_chunks(noise: Path, out: Path, n: int, part: tuple[float, float], seed
 def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: float = 0.4,
                    n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
                    sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None,
-                   sc_unknown_voices: str = "any", sc_train_share: float = 1.0, rhyme_share: float = 1.0) -> dict:
+                   sc_unknown_voices: str = "any", sc_train_share: float = 1.0, rhyme_share: float = 1.0,
+                   accents: bool = False) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -249,7 +250,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     `sc_unknown_voices` "digit-speakers": the recorded `_unknown_` words only from people who also say digits, so
     that a recorded voice alone does not tell `_unknown_` from a digit ("any": from whoever said them).
     `sc_train_share` < 1 trains on the digits of only that share of the SC speakers not held out; `rhyme_share` < 1
-    has only that share of the TTS voices say the near-digit words (`rhymes` False: none of them).
+    has only that share of the TTS voices say the near-digit words (`rhymes` False: none of them). `accents`: festival's
+    non-English voices say the digits too, respelt (trainer/accents.py).
     """
     if sc_unknown_voices not in ("any", "digit-speakers"):
         raise ValueError(f"sc_unknown_voices {sc_unknown_voices!r}: expected 'any' or 'digit-speakers'")
@@ -265,6 +267,10 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     unknown_words = TTS_UNKNOWN if rhymes else [w for w in TTS_UNKNOWN if w not in RHYMES]
     jobs += rhyme_voices(tts_jobs(unknown_words, digits, n_espeak=max(10, n_espeak // 14), seed=seed + 1,
                                   label="_unknown_", flite_speeds=(1.0,)), rhyme_share, seed)
+    if accents:
+        from trainer.accents import accent_jobs  # accents builds on this module's jobs
+
+        jobs += accent_jobs(digits, unknown_words, seed=seed + 3)
     errors = run_tts(jobs)
     noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
     for f in sorted(digits.glob("*/*.wav")):  # held-out SC speakers' digits also make the sc-test folder

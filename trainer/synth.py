@@ -29,6 +29,7 @@ from shared.audio import SAMPLE_RATE, resample, write_wav_atomic
 
 ESPEAK_RATE = 175  # espeak-ng's default words per minute
 FESTIVAL_VOICES = Path("/usr/share/festival/voices")
+FESTIVAL_ENGLISH = ("english", "us", "british")  # festival's language folders of English voices
 FLITE_SKIP = {"awb_time"}  # speaks only times of day
 TIMEOUT_S = 30
 
@@ -95,7 +96,8 @@ def _flite_voices() -> list[Voice]:
 def _festival_voices() -> list[Voice]:
     if not shutil.which("festival") or not FESTIVAL_VOICES.is_dir():
         return []
-    found = sorted(p.name for p in FESTIVAL_VOICES.glob("*/*") if p.is_dir())
+    # English voices only: the others read English text by their own language's rules (trainer/accents.py respells)
+    found = sorted(p.name for p in FESTIVAL_VOICES.glob("*/*") if p.is_dir() and p.parent.name in FESTIVAL_ENGLISH)
     return [Voice(f"festival-{_clean(n)}", "festival", n) for n in found]
 
 
