@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from trainer.accents import ACCENT_HELD_OUT, ACCENT_VOICES, accent_jobs, installed, respelt
+from trainer.accents import ACCENT_HELD_OUT, ACCENT_VOICES, accent_jobs, installed, missing_packages, respelt
 from trainer.recipe import DIGITS, _run_tts
 from trainer.synth import FESTIVAL_VOICES, voices
 
@@ -65,3 +65,10 @@ def test_italian_voice_says_a_respelt_digit(tmp_path):
     loud = np.flatnonzero(np.abs(x) > 0.05 * np.abs(x).max())
     # one word: between a tenth of a second and a second of sound
     assert 0.1 < (loud[-1] - loud[0]) / sr < 1.0
+
+
+def test_missing_voices_are_named_by_their_debian_package(tmp_path):
+    root = _fake_voices(tmp_path / "voices", [("italian", "lp_diphone")])
+    missing = missing_packages(root)
+    assert "festvox-italp16k" not in missing and "festvox-ru" in missing
+    assert len(missing) == len(ACCENT_VOICES) - 1

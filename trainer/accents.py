@@ -48,6 +48,11 @@ def installed(voice: str, root: Path = FESTIVAL_VOICES) -> bool:
     return any(root.glob(f"*/{voice}"))
 
 
+def missing_packages(root: Path = FESTIVAL_VOICES) -> list[str]:
+    """The Debian packages of the accent voices festival does not have."""
+    return [pkg for voice, (pkg, _, _) in ACCENT_VOICES.items() if not installed(voice, root)]
+
+
 def respelt(voice: str) -> dict[str, str]:
     """digit word -> the text `voice` is given for it."""
     return dict(zip(DIGITS, ACCENT_VOICES[voice][1].split(), strict=True))

@@ -127,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--sc-train-share {a.sc_train_share}: must be above 0 and at most 1")
     if not 0 < a.rhyme_share <= 1:
         ap.error(f"--rhyme-share {a.rhyme_share}: must be above 0 and at most 1")
+    if a.accents:
+        from trainer.accents import missing_packages
+
+        missing = missing_packages()
+        if missing:
+            print(f"warning: --accents: these festival voices are not installed and are left out: {' '.join(missing)} "
+                  f"(apt-get install them)", file=sys.stderr)
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
