@@ -1,4 +1,4 @@
-"""Accented synthetic speakers (trainer/accents.py): who says what, and one real festival voice saying a respelt digit."""
+"""Accented synthetic speakers (trainer/accents.py): who says what; a real festival voice saying a respelt digit."""
 
 import shutil
 
