@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from trainer.accents import ACCENT_HELD_OUT, ACCENT_VOICES, accent_jobs, installed, missing_packages, respelt
-from trainer.recipe import DIGITS, _run_tts
+from trainer.recipe import DIGITS, TtsJob, _run_tts
 from trainer.synth import FESTIVAL_VOICES, voices
 
 
@@ -72,3 +72,15 @@ def test_missing_voices_are_named_by_their_debian_package(tmp_path):
     missing = missing_packages(root)
     assert "festvox-italp16k" not in missing and "festvox-ru" in missing
     assert len(missing) == len(ACCENT_VOICES) - 1
+
+
+@pytest.mark.skipif(not (shutil.which("text2wave") and installed("cmu_us_slt_arctic_hts", FESTIVAL_VOICES)),
+                    reason="festival's HTS voice cmu_us_slt_arctic_hts is not installed (scripts/setup.sh test)")
+def test_an_hts_voice_speaks_at_the_rate_asked(tmp_path):
+    # HTS voices ignore festival's Duration_Stretch; the job's rate must still reach them
+    lengths = []
+    for i, speed in enumerate((0.8, 1.25)):
+        job = TtsJob("festival", "cmu_us_slt_arctic_hts", speed, 0, "seven", tmp_path / f"{i}.wav")
+        assert _run_tts(job) is None
+        lengths.append(sf.info(job.out).frames)
+    assert lengths[0] > 1.3 * lengths[1]

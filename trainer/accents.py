@@ -39,7 +39,8 @@ ACCENT_VOICES: dict[str, tuple[str, str, bool]] = {
     "marathi_NSK_diphone": ("festvox-mr-nsk", _MR, False),
     "telugu_NSK_diphone": ("festvox-te-nsk", _TE, False),
 }
-# kept out of training, to measure accents the network never heard (a man, a woman, an Indian voice)
+# kept out of training: voices the network never heard (a man, a woman, an Indian voice), each with a training
+# sibling of its language
 ACCENT_HELD_OUT = ("czech_ph", "suo_fi_lj_diphone", "telugu_NSK_diphone")
 
 

@@ -83,6 +83,9 @@ def _run_tts(job: TtsJob) -> str | None:
         elif job.engine == "festival":
             cmd = ["text2wave", "-eval", f"(voice_{job.voice})", "-eval",
                    f"(Parameter.set 'Duration_Stretch {1 / job.speed:.2f})", "-o", str(tmp)]
+            if job.voice.endswith("_hts") and job.speed != 1.0:  # HTS ignores Duration_Stretch: hts_engine's -r
+                cmd[-2:-2] = ["-eval", f'(set! hts_engine_params (append hts_engine_params (list (list "-r" '
+                                       f'{job.speed:.2f}))))']
             subprocess.run(cmd, input=job.text.encode(), capture_output=True, check=True, timeout=60)
         else:
             return f"{job.out}: unknown TTS engine {job.engine}"
