@@ -17,6 +17,7 @@ import numpy as np
 
 from shared.audio import atomic_write_bytes, read_audio
 from trainer.dataset import speaker_kind, speaker_of
+from trainer.synth import hts_rate
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ANIMALS = ["cat", "dog", "bird", "fox"]
@@ -83,9 +84,8 @@ def _run_tts(job: TtsJob) -> str | None:
         elif job.engine == "festival":
             cmd = ["text2wave", "-eval", f"(voice_{job.voice})", "-eval",
                    f"(Parameter.set 'Duration_Stretch {1 / job.speed:.2f})", "-o", str(tmp)]
-            if job.voice.endswith("_hts") and job.speed != 1.0:  # HTS ignores Duration_Stretch: hts_engine's -r
-                cmd[-2:-2] = ["-eval", f'(set! hts_engine_params (append hts_engine_params (list (list "-r" '
-                                       f'{job.speed:.2f}))))']
+            if job.speed != 1.0 and (rate_expr := hts_rate(job.voice, job.speed)):
+                cmd[-2:-2] = ["-eval", rate_expr]
             subprocess.run(cmd, input=job.text.encode(), capture_output=True, check=True, timeout=60)
         else:
             return f"{job.out}: unknown TTS engine {job.engine}"

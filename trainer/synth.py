@@ -189,12 +189,20 @@ def _scheme_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def hts_rate(voice: str, rate: float) -> str | None:
+    """The festival expression that sets an HTS voice's speaking rate (hts_engine's -r: HTS voices ignore
+    Duration_Stretch); None for any other voice."""
+    if not voice.endswith("_hts"):
+        return None
+    return f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.3f}))))'
+
+
 def _festival_many(texts: list[str], v: Voice, rate: float, pitch: float) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="ws-festival-") as tmp:
         stretch = pitch / rate
         lines = [f"(voice_{v.ident})", f"(Parameter.set 'Duration_Stretch {stretch:.3f})"]
-        if v.ident.endswith("_hts"):  # HTS voices ignore Duration_Stretch; hts_engine's own speed is -r
-            lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {1 / stretch:.3f}))))')
+        if rate_expr := hts_rate(v.ident, 1 / stretch):
+            lines.append(rate_expr)
         for i, t in enumerate(texts):
             lines.append(f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(t)})) "
                          f"{_scheme_string(str(Path(tmp) / f'{i}.wav'))} 'riff)")
