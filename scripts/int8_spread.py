@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from trainer.export import convert_int8, output_indices, served_accuracy, tflite_predict
+    from trainer.export import convert_int8, output_indices, served_accuracy, tflite_probs
 
     print(f"{'run':<28} {'float':>7}  int8 - float, points, per calibration draw: top-1 ...  served: ...")
     for run in a.runs:
@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(a.draws):
             tflite = convert_int8(model, cal["representative"], max_samples=a.samples, seed=seed)
             idx, _ = output_indices(tflite, len(words))
-            pq = tflite_predict(tflite, xs, idx["probs"])
+            pq = tflite_probs(tflite, xs, idx)
             gaps.append(100 * (float(np.mean(pq.argmax(1) == ys)) - f_acc))
             served.append(100 * (served_accuracy(pq, ys, words, threshold, gate) - f_srv))
-            apart.append(float(np.mean(np.abs(tflite_predict(tflite, rep, idx["probs"]) - pf_rep))))
+            apart.append(float(np.mean(np.abs(tflite_probs(tflite, rep, idx) - pf_rep))))
         print(f"{str(run):<28} {100 * f_acc:6.2f}%  " + "  ".join(f"{g:+.2f}" for g in gaps)
               + "   served: " + "  ".join(f"{g:+.2f}" for g in served)
               + f"   closest to float on the training stamps: draw {int(np.argmin(apart))}   (n={ys.size})", flush=True)

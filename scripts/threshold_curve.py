@@ -1,13 +1,13 @@
 """Accuracy and false accepts of a digits bundle against its reject threshold, on validation and held-out folders.
 
-    python -m scripts.threshold_curve models/digits --run runs/digits --work data/recipe \
+    python -m scripts.threshold_curve models/digits --work data/recipe [--run runs/digits] \
         [--tts ~/.cache/wordstamp-bench/tts] [--gate top|vocabulary|distance]
 
 The bundle's own threshold is one point on these curves; this shows what the others would cost. Validation = the run's
-validation speakers (runs/<name>/calib.npz); sc-test and oov = the recipe's held-out folders; --tts = held-out TTS
-voices (`make bench` caches them), whose animal words count as out-of-vocabulary. Every figure runs the int8 model on
-LiteRT, as `wordstamp evaluate` does (top-1 at threshold 0 is accuracy before rejection); --gate scores the clips
-as another gate would (default: the bundle's own).
+validation speakers (runs/<name>/calib.npz; without --run, no validation column); sc-test and oov = the recipe's
+held-out folders; --tts = held-out TTS voices (`make bench` caches them), whose animal words count as
+out-of-vocabulary. Every figure runs the int8 model on LiteRT, as `wordstamp evaluate` does (top-1 at threshold 0 is
+accuracy before rejection); --gate scores the clips as another gate would (default: the bundle's own).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from shared.runtime import CnnModel, gated
 from shared.segment import clip_stamp
 from trainer.dataset import find_clips
 
-THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+# the strict end (0.99 and up) parts clips only on bundles that serve logits (format 2): an int8 softmax output stops
+# at 255/256 = 0.996
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
 def batched_outputs(cnn: CnnModel, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
@@ -47,7 +49,7 @@ def _probs(cnn: CnnModel, fe: Frontend, seg, folder: Path) -> tuple[tuple, list[
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle", type=Path)
-    ap.add_argument("--run", type=Path, required=True, help="the training run folder (for its validation stamps)")
+    ap.add_argument("--run", type=Path, default=None, help="the training run folder (for its validation stamps)")
     ap.add_argument("--work", type=Path, required=True, help="the recipe folder holding sc-test/ and oov/")
     ap.add_argument("--tts", type=Path, default=None, help="held-out TTS voices, <word>/*.wav")
     ap.add_argument("--gate", choices=GATES, default=None, help="what the threshold is compared with")
@@ -59,9 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     if gate == "distance" and cnn.distance is None:
         ap.error(f"--gate distance: {a.bundle} has no distance gate (export it with --gate distance)")
     sets: dict[str, tuple[tuple, np.ndarray]] = {}  # name -> ((emb, probs), label index or -1 for out-of-vocabulary)
-    cal = np.load(a.run / "calib.npz", allow_pickle=False)
-    vl = cal["val_labels"]
-    sets["validation"] = (batched_outputs(cnn, cal["val_stamps"].astype(np.float32)), np.where(special[vl], -1, vl))
+    if a.run is not None:
+        cal = np.load(a.run / "calib.npz", allow_pickle=False)
+        vl = cal["val_labels"]
+        sets["validation"] = (batched_outputs(cnn, cal["val_stamps"].astype(np.float32)), np.where(special[vl], -1, vl))
     for name, folder in (("sc-test", a.work / "sc-test"), ("oov", a.work / "oov"), ("tts", a.tts)):
         if folder is not None and folder.is_dir():
             p, ws = _probs(cnn, fe, seg, folder)
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             acc = f"{np.mean((idx[inv] == lab[inv]) & (score[inv] >= t)):6.1%}" if inv.any() else "     -"
             fa = f"{np.mean((idx[oov] >= 0) & (score[oov] >= t)):6.1%}" if oov.any() else "     -"
             cells.append(f"acc {acc} fa {fa}")
-        print(f"{t:9.2f}  " + "  ".join(f"{c:>22}" for c in cells))
+        print(f"{t:9.3f}  " + "  ".join(f"{c:>22}" for c in cells))
     print("n: " + ", ".join(f"{n} {int((lab >= 0).sum())} in / {int((lab < 0).sum())} out" for n, (_, lab) in sets.items()))
 
 

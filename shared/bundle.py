@@ -20,7 +20,8 @@ import numpy as np
 from shared.features import BUNDLE_CHOICES, FrontendConfig
 from shared.segment import SegmenterConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a cnn's class output may be its logits (manifest.outputs "logits"), not only "probs"
+READ_VERSIONS = (1, 2)
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 SPECIAL_LABELS = (UNKNOWN, SILENCE)
@@ -55,7 +56,7 @@ class Manifest:
     gate: str = "top"
     input_shape: list[int] = field(default_factory=list)
     embedding_dim: int = 0
-    outputs: dict[str, int] = field(default_factory=dict)  # LiteRT output index of "embedding" and "probs"
+    outputs: dict[str, int] = field(default_factory=dict)  # LiteRT output index of "embedding" and "logits"/"probs"
     segmenter: dict = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)  # name -> {"sha256": ..., "bytes": ...}
     base: dict | None = None  # for heads: {"name": ..., "hash": ...} of the base cnn bundle
@@ -147,8 +148,9 @@ def load_bundle(path: str | os.PathLike, expect_frontend: FrontendConfig | None 
     if not isinstance(raw, dict):
         raise BundleError(f"{mf}: not a JSON object")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(f"{p}: unknown bundle format version {version!r} (this wordstamp reads {FORMAT_VERSION})")
+    if version not in READ_VERSIONS:
+        raise BundleError(f"{p}: unknown bundle format version {version!r} "
+                          f"(this wordstamp reads {', '.join(map(str, READ_VERSIONS))})")
     for key in ("name", "kind", "vocabulary", "frontend", "files"):
         if key not in raw:
             raise BundleError(f"{mf}: missing field {key!r}")

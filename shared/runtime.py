@@ -14,6 +14,7 @@ import numpy as np
 from shared.bundle import Bundle, BundleError, load_bundle, special_mask
 
 HEAD_KINDS = ("linear-svm",)
+CLASS_OUTPUTS = ("logits", "probs")  # what a cnn bundle's class output holds (manifest.outputs names one of them)
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ class CnnModel:
         self.outs = self.interp.get_output_details()
         m = bundle.manifest
         self.i_emb = m.outputs.get("embedding")
-        self.i_prob = m.outputs.get("probs")
-        if self.i_prob is None or not (0 <= self.i_prob < len(self.outs)):
-            raise BundleError(f"{bundle.path}: manifest.outputs names no valid 'probs' output")
+        kinds = [k for k in CLASS_OUTPUTS if k in m.outputs]
+        if len(kinds) != 1 or not (0 <= m.outputs[kinds[0]] < len(self.outs)):
+            raise BundleError(f"{bundle.path}: manifest.outputs must name one valid class output, 'logits' or 'probs'")
+        self.kind = kinds[0]
+        self.i_cls = m.outputs[self.kind]
         shape = list(self.inp["shape"][1:])
         if m.input_shape and list(m.input_shape) != shape:
             raise BundleError(f"{bundle.path}: model input {shape} differs from the manifest's {m.input_shape}")
@@ -68,7 +71,7 @@ class CnnModel:
                 raise BundleError(str(exc)) from None
 
     def infer(self, stamps: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        """(B, frames, mels) float stamps -> (embeddings (B, E) or None, probabilities (B, C))."""
+        """(B, frames, mels) float stamps -> (embeddings (B, E) or None, probabilities (B, C); float64 from logits)."""
         x = np.asarray(stamps, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
@@ -79,7 +82,8 @@ class CnnModel:
             self._allocated = x.shape[0]
         self.interp.set_tensor(self.inp["index"], _quantise(x, self.inp))
         self.interp.invoke()
-        probs = _dequantise(self.interp.get_tensor(self.outs[self.i_prob]["index"]), self.outs[self.i_prob])
+        probs = class_probs(_dequantise(self.interp.get_tensor(self.outs[self.i_cls]["index"]), self.outs[self.i_cls]),
+                            self.kind)
         emb = None
         if self.i_emb is not None:
             emb = _dequantise(self.interp.get_tensor(self.outs[self.i_emb]["index"]), self.outs[self.i_emb])
@@ -175,6 +179,15 @@ def _dequantise(y: np.ndarray, detail: dict) -> np.ndarray:
         return y.astype(np.float32)
     scale, zero = detail["quantization"]
     return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+def class_probs(scores: np.ndarray, kind: str) -> np.ndarray:
+    """A cnn's dequantised class output -> probabilities: logits through a float64 softmax, so that a vocabulary's
+    summed probability still orders clips a few parts in a million from 1, where an int8 softmax output stops at
+    255/256; probabilities (bundles of format 1) as they are."""
+    if kind == "probs":
+        return scores
+    return _softmax(np.asarray(scores, np.float64))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

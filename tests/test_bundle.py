@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from shared.bundle import BundleError, Manifest, load_bundle, write_bundle
+from shared.bundle import FORMAT_VERSION, BundleError, Manifest, load_bundle, write_bundle
 from shared.features import FrontendConfig
 
 
@@ -26,7 +26,7 @@ def test_roundtrip_and_hash_stable_across_copies(tiny_bundle, tmp_path):
     a = load_bundle(tiny_bundle)
     b = load_bundle(_copy(tiny_bundle, tmp_path / "renamed"))
     assert a.hash == b.hash and a.manifest.vocabulary == b.manifest.vocabulary
-    assert a.manifest.created and a.manifest.format_version == 1
+    assert a.manifest.created and a.manifest.format_version == FORMAT_VERSION == 2
 
 
 @pytest.mark.parametrize("change, needle", [

@@ -111,7 +111,7 @@ def test_each_bundle_refusal(tmp_path, damage, needle):
     elif damage == "missing":
         (b / "head.json").unlink()
     elif damage == "version":
-        m["format_version"] = 2
+        m["format_version"] = 99
     elif damage == "name":
         m["files"]["../head.json"] = dict(m["files"]["head.json"])
     elif damage == "json":

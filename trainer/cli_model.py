@@ -1,4 +1,4 @@
-"""The model commands: train, export, evaluate, predict, enroll. Heavy imports happen inside each command.
+"""The model commands: train, export, upgrade, evaluate, predict, enroll. Heavy imports happen inside each command.
 
 Every expected failure (missing file, bad bundle, unreadable audio, bad dataset) prints one line naming the file
 and exits 1; tracebacks are for bugs only.
@@ -94,6 +94,15 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{b.path}: {m.get('model_bytes')} bytes, float {m.get('float_accuracy')} / int8 "
                    f"{m.get('int8_accuracy')} on {m.get('quantisation_n')} {m.get('quantisation_split')} clips{served}, "
                    f"threshold {b.manifest.threshold} ({b.manifest.gate} gate)")
+
+    @app.command()
+    def upgrade(bundles: List[Path] = typer.Argument(..., help="cnn bundle folders and the heads on them")) -> None:
+        """Make format-1 cnn bundles serve their logits (format 2: a finer score at strict thresholds) and move the
+        heads given with them onto them; the network is unchanged, nothing is retrained."""
+        from trainer.upgrade import upgrade_bundles
+
+        for u in _run(lambda: upgrade_bundles(bundles)):
+            typer.echo(str(u))
 
     @app.command()
     def evaluate(bundle: Optional[Path] = typer.Argument(None, help="bundle folder (cnn or head)"),

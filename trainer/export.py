@@ -2,8 +2,10 @@
 
 Full-integer quantisation (int8 input, int8 weights and activations) calibrated on real stamps keeps the model small
 and fast on LiteRT; the output indices of "embedding" (what heads read: the net's embedding and its last blocks'
-pooled outputs) and "probs" are found by shape and stored in the manifest, since the converter does not keep Keras's
-output order.
+pooled outputs) and "logits" (the served softmax's input, `serve_logits`; shared.runtime makes the probabilities in
+float) are found by shape and stored in the manifest, since the converter does not keep Keras's output order. A net
+without a softmax to cut (towers average theirs) exports its probabilities as "probs", as every bundle did before
+format 2.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class ExportSpec:
 
 
 def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300, seed: int = 0,
-                 head_features: bool = True) -> bytes:
+                 head_features: bool = True, logits: bool = True) -> bytes:
     """Full-integer int8 TFLite (int8 input and outputs) calibrated on up to `max_samples` representative stamps; the
-    embedding output widened with the last blocks' pooled outputs (trainer.nets.serving_model) unless told not to."""
+    embedding output widened with the last blocks' pooled outputs (trainer.nets.serving_model) unless told not to,
+    the logits in place of the probabilities (`serve_logits`) unless told not to."""
     import tensorflow as tf
 
     rep = np.asarray(representative, np.float32)
@@ -76,11 +79,38 @@ def convert_int8(model: Any, representative: np.ndarray, max_samples: int = 300,
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-        return bytes(conv.convert())
+        tflite = bytes(conv.convert())
+    return serve_logits(tflite) if logits else tflite
+
+
+def serve_logits(tflite: bytes) -> bytes:
+    """The converted model with its softmax cut off: the class output becomes the softmax's int8 input, the logits,
+    which shared.runtime turns into probabilities in float; nothing else in the model changes (a model without a
+    softmax output comes back as it was).
+
+    An int8 softmax output moves in steps of 1/256: a word's probabilities tie near the bottom, and the vocabulary's
+    summed probability stops at 255/256, where the clips the network is surest of, words and never-trained words
+    alike, tie and no threshold parts them (models/README.md, rounds 24 and 27). The logits keep their order."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
+    graph = model.subgraphs[0]
+    for k, out in enumerate(list(graph.outputs)):
+        op = next((o for o in graph.operators if out in list(o.outputs)), None)
+        if op is None or model.operatorCodes[op.opcodeIndex].builtinCode != schema.BuiltinOperator.SOFTMAX:
+            continue
+        graph.outputs[k] = op.inputs[0]
+        graph.operators.remove(op)
+        for sig in model.signatureDefs or []:  # LiteRT's signature runner reads the outputs from here
+            for t in sig.outputs:
+                if t.tensorIndex == out:
+                    t.tensorIndex = op.inputs[0]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _save_serving(model: Any, in_shape: tuple, folder: str) -> None:
-    """A SavedModel whose one signature maps a stamp to {"embedding", "probs"} (Keras 3's ExportArchive)."""
+    """A SavedModel whose one signature maps a stamp to {"embedding", "scores"} (Keras 3's ExportArchive)."""
     import keras
     import tensorflow as tf
 
@@ -88,27 +118,52 @@ def _save_serving(model: Any, in_shape: tuple, folder: str) -> None:
     archive.track(model)
 
     def serve(x):
-        emb, probs = model(x, training=False)
-        return {"embedding": emb, "probs": probs}
+        emb, scores = model(x, training=False)
+        return {"embedding": emb, "scores": scores}
 
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec(in_shape, tf.float32)])
     archive.write_out(folder, verbose=False)
 
 
 def output_indices(tflite: bytes, n_classes: int) -> tuple[dict[str, int], int]:
-    """Which LiteRT output is which (by size, and when the sizes are equal by the output's tensor name), and the
-    embedding's size."""
+    """Which LiteRT output is which, and the embedding's size: {"embedding": i, "logits" or "probs": j}.
+
+    The class output is the one of `n_classes` values (the other when both are that size, as a tiny test net's can
+    be: the embedding is a ReLU's, quantised from zero up). It holds probabilities when quantised as TFLite fixes an
+    int8 softmax's output (scale 1/256, zero point -128), else logits."""
     from ai_edge_litert.interpreter import Interpreter
 
     outs = Interpreter(model_content=tflite).get_output_details()
     if len(outs) != 2:
-        raise ValueError(f"expected two outputs (embedding, probs), the model has {len(outs)}")
+        raise ValueError(f"expected two outputs (embedding, class scores), the model has {len(outs)}")
     sizes = [int(np.prod(o["shape"][1:])) for o in outs]
     if sizes[0] != sizes[1]:
-        i_prob = sizes.index(n_classes)
-    else:
-        i_prob = next(i for i, o in enumerate(outs) if "probs" in o["name"])
-    return {"embedding": 1 - i_prob, "probs": i_prob}, sizes[1 - i_prob]
+        i_cls = sizes.index(n_classes)
+    else:  # a ReLU embedding's int8 zero point is -128 (zero is its least value); logits reach below zero
+        i_cls = next((i for i, o in enumerate(outs) if _is_softmax(o)), None)
+        if i_cls is None:
+            i_cls = 1 - next(i for i, o in enumerate(outs) if o["quantization"][1] == -128)
+    kind = "probs" if _is_softmax(outs[i_cls]) else "logits"
+    return {"embedding": 1 - i_cls, kind: i_cls}, sizes[1 - i_cls]
+
+
+def _is_softmax(detail: dict) -> bool:
+    scale, zero = detail["quantization"]
+    return detail["dtype"] == np.int8 and zero == -128 and abs(scale - 1 / 256) < 1e-9
+
+
+def class_output(outputs: dict[str, int]) -> tuple[str, int]:
+    """`output_indices`' answer -> (what the class output holds, "logits" or "probs"; its index)."""
+    kind = "logits" if "logits" in outputs else "probs"
+    return kind, outputs[kind]
+
+
+def tflite_probs(tflite: bytes, stamps: np.ndarray, outputs: dict[str, int], batch: int = 256) -> np.ndarray:
+    """The class probabilities a converted model gives the stamps, as shared.runtime makes them from its outputs."""
+    from shared.runtime import class_probs
+
+    kind, index = class_output(outputs)
+    return class_probs(tflite_predict(tflite, stamps, index, batch), kind)
 
 
 def tflite_predict(tflite: bytes, stamps: np.ndarray, index: int, batch: int = 256) -> np.ndarray:
@@ -165,9 +220,9 @@ def served_accuracy(probs: np.ndarray, labels: np.ndarray, words: list[str], thr
     """The share of clips answered right as the daemon answers them: a vocabulary word's clip must be accepted as that
     word (a rejection is wrong, as `wordstamp evaluate` counts), an `_unknown_`/`_silence_` clip must be rejected.
 
-    The top-1 figure beside it reads the int8 probabilities in steps of 1/256, so a clip whose two likeliest words
-    tie goes to the first of them; such clips sit far below any threshold, where float and int8 both reject them, so
-    they do not move this figure."""
+    The top-1 figure beside it, read from int8 probabilities (a model exported without logits) in steps of 1/256,
+    gives a clip whose two likeliest words tie to the first of them; such clips sit far below any threshold, where
+    float and int8 both reject them, so they do not move this figure."""
     from shared.runtime import gated, special_mask
 
     special = special_mask(words)
@@ -208,7 +263,7 @@ def export_run(run: str | os.PathLike, name: str, out: str | os.PathLike, *, des
     idx, _ = output_indices(tflite, len(info["words"]))
     if ys.size:
         pf = model.predict(xs, batch_size=256, verbose=0)[1]
-        pq = tflite_predict(tflite, xs, idx["probs"])
+        pq = tflite_probs(tflite, xs, idx)
         f_acc, q_acc = float(np.mean(pf.argmax(1) == ys)), float(np.mean(pq.argmax(1) == ys))
         split = "val+test" if cal["test_labels"].size else "val"
         metrics.update({"float_accuracy": round(f_acc, 4), "int8_accuracy": round(q_acc, 4),

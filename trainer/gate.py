@@ -46,14 +46,17 @@ def distance_gate_for_run(run: Path, info: dict, tflite: bytes, outputs: dict[st
     its threshold calibrated as `train` calibrates the others (the validation speakers' `_unknown_` and `_silence_`
     clips at most `max_oov_false_accept` accepted, each speaker kind weighing alike), over 0 ... 0.9."""
     from trainer.dataset import speaker_kind
-    from trainer.export import tflite_outputs
+    from shared.runtime import class_probs
+    from trainer.export import class_output, tflite_outputs
     from trainer.train import calibrate_threshold, run_split
 
     data, tr, val = run_split(info)
     if not (np.array_equal(data.labels[val], cal["val_labels"]) and np.array_equal(data.stamps[val], cal["val_stamps"])):
         raise ValueError(f"{run}: its datasets' validation clips are not the ones it was trained with (rebuilt since?)")
     (train_emb,) = tflite_outputs(tflite, data.stamps[tr], [outputs["embedding"]])
-    val_emb, val_probs = tflite_outputs(tflite, cal["val_stamps"], [outputs["embedding"], outputs["probs"]])
+    kind, i_cls = class_output(outputs)
+    val_emb, val_scores = tflite_outputs(tflite, cal["val_stamps"], [outputs["embedding"], i_cls])
+    val_probs = class_probs(val_scores, kind)
     words = info["words"]
     g = fit_distance_gate(words, train_emb, data.labels[tr], val_emb, val_probs, data.labels[val])
     conf = info.get("config", {})
