@@ -5,6 +5,8 @@
   (trainer/recipe.py SC_UNKNOWN_HELDOUT): the out-of-vocabulary set.
 - TTS: the voices trainer/recipe.py keeps out of training (festival ked, flite rms, espeak-ng en-gb-scotland) say every
   word at three speeds; synthesised once into a cache folder outside the repo.
+- Accents: festival's Czech ph, Finnish lj and Telugu NSK voices say every digit respelt in their own letters at
+  three speeds (trainer/accents.py ACCENT_HELD_OUT: out of `make_models --accents` too); when festival has them.
 - Noise: the recipe trains `_silence_` on the first 70 % of each noise file; streams and noise-only audio use the rest.
 - FSDD: every FSDD speaker is in the shipped model's training data, so FSDD is held out only by leave-one-speaker-out
   retraining (see bench/accuracy.py).
@@ -41,6 +43,8 @@ class HeldOut:
     sc_animals: list[Clip] = field(default_factory=list)  # cat/dog/bird clips by the held-out SC speakers
     oov: list[Clip] = field(default_factory=list)  # words nobody trained on
     tts: list[Clip] = field(default_factory=list)  # held-out TTS voices, digits and animals
+    accent: list[Clip] = field(default_factory=list)  # held-out accented voices' digits (empty: voices not installed)
+    accent_missing: list[str] = field(default_factory=list)  # Debian packages of the held-out accent voices not there
     source: str = ""  # where the speaker list came from
 
     def digits(self) -> list[Clip]:
@@ -91,6 +95,22 @@ def tts_clips_voices(words: list[str], cache: Path = CACHE) -> list[Clip]:
     return _synth(words, ENROL_VOICES, "enrol", cache)
 
 
+def accent_clips(cache: Path = CACHE, voices_root: Path | None = None) -> tuple[list[Clip], list[str]]:
+    """Every digit by each held-out accent voice festival has, at three speeds (synthesised once into `cache`), and
+    the Debian packages of the held-out voices it lacks."""
+    from trainer.accents import ACCENT_HELD_OUT, ACCENT_VOICES, accent_jobs, installed
+    from trainer.recipe import run_tts
+    from trainer.synth import FESTIVAL_VOICES
+
+    root = voices_root or FESTIVAL_VOICES
+    jobs = accent_jobs(cache / "accent", [], held_out=True, voices_root=root)
+    missing = [ACCENT_VOICES[v][0] for v in ACCENT_HELD_OUT if not installed(v, root)]
+    errors = run_tts(jobs, workers=2)
+    if errors:
+        print(f"bench: {len(errors)} accent TTS jobs failed, first: {errors[0]}", flush=True)
+    return [(j.out.parent.name, j.out) for j in jobs if j.out.is_file()], missing
+
+
 def _synth(words: list[str], voices_by_engine: dict[str, list[str]], tag: str, cache: Path) -> list[Clip]:
     from trainer.recipe import TtsJob, run_tts
 
@@ -124,6 +144,7 @@ def held_out(models: Path, shared: Path, with_animals: bool = True) -> HeldOut:
         h.sc_animals = sc_clips(shared, ["cat", "dog", "bird"], set(spk))
     h.oov = sc_clips(shared, OOV_WORDS, None)
     h.tts = tts_clips(DIGITS + (ANIMALS if with_animals else []))
+    h.accent, h.accent_missing = accent_clips()
     return h
 
 

@@ -111,6 +111,15 @@ class Bench:
         self.fig("accuracy", "accuracy.tts_digits", "digits, held-out TTS voices (int8)", 100 * tts.accuracy, "%",
                  f"{tts.n} clips: festival ked, flite rms, espeak-ng en-gb-scotland at 3 speeds (never trained on); "
                  f"{acc.interval(tts.accuracy_ci95)}")
+        if h.accent:
+            ac = acc.evaluate_clips(self.digits, h.accent, self.work)
+            self.res.details["accuracy"]["accent_digits"] = ac.to_dict()
+        voices = "festival's Czech ph, Finnish lj and Telugu NSK voices saying the digits respelt in their own letters"
+        self.fig("accuracy", "accuracy.accent_digits", "digits, accented synthetic voices never trained on (int8)",
+                 100 * ac.accuracy if h.accent else None, "%",
+                 f"{ac.n} clips: {voices}, 3 speeds (trainer/accents.py ACCENT_HELD_OUT); "
+                 f"{acc.interval(ac.accuracy_ci95)}" if h.accent else
+                 f"not measured: festival lacks {', '.join(h.accent_missing)} (apt-get install them)")
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
             noise = acc.noise_clips(self.shared, Path(tmp), 120)
             oov = acc.evaluate_clips(self.digits, h.oov + noise, self.work)
@@ -341,7 +350,11 @@ class Bench:
         tts = [c for c in h.tts if c[0] in DIGITS]
         r_sc, r_tts = acc.peer_clips(h.sc_digits, DIGITS), acc.peer_clips(tts, DIGITS)
         self.res.details["peer_clips"] = {"sc_digits": r_sc, "tts_digits": r_tts}
-        for key, r, what in (("sc", r_sc, "SC held-out speakers"), ("tts", r_tts, "held-out TTS voices")):
+        rows = [("sc", r_sc, "SC held-out speakers"), ("tts", r_tts, "held-out TTS voices")]
+        if h.accent:
+            self.res.details["peer_clips"]["accent_digits"] = r_ac = acc.peer_clips(h.accent, DIGITS)
+            rows.append(("accent", r_ac, "held-out accented voices"))
+        for key, r, what in rows:
             self.fig("peer", f"peer.accuracy.{key}", f"pocketsphinx accuracy, digits, {what}", 100 * r["accuracy"], "%",
                      f"the same {r['n']} clips as ours; JSGF grammar of the 10 digits, one word an utterance; "
                      f"{acc.interval(r['accuracy_ci95'])}")
@@ -468,6 +481,8 @@ def readme_section(res: Results) -> str:
         f"{v('seed.accuracy.sc')} |",
         f"| digits, TTS voices never trained on | {v('accuracy.tts_digits')} | {v('peer.accuracy.tts')} | "
         f"{v('seed.accuracy.tts')} |",
+        f"| digits, accented synthetic voices never trained on | {v('accuracy.accent_digits')} | "
+        f"{v('peer.accuracy.accent')} | |",
         f"| FSDD leave-one-speaker-out | {v('accuracy.fsdd_loso')} | {v('peer.accuracy.fsdd')} (all speakers) | "
         f"{v('seed.fsdd_loso')} |",
         "| stream word error rate, digits and animals, clean / 20 / 10 / 5 dB SNR | "

@@ -163,3 +163,13 @@ def test_timed_replay_matches_replay(tiny_bundle, tmp_path, rng):
     assert t.audio_s == pytest.approx(x.size / 16000)
     assert all(getattr(t, s) >= 0 for s in STAGES) and t.total > 0
     assert t.events == len(events)
+
+
+def test_accent_clips_name_the_missing_voices(tmp_path):
+    """Without festival's held-out accent voices bench synthesises nothing and names their Debian packages."""
+    from bench.heldout import accent_clips
+
+    (tmp_path / "voices" / "czech" / "czech_ph").mkdir(parents=True)  # one installed (a folder is all festival needs)
+    clips, missing = accent_clips(tmp_path / "cache", voices_root=tmp_path / "voices")
+    assert missing == ["festvox-suopuhe-lj", "festvox-te-nsk"]
+    assert all(w in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine") for w, _ in clips)
