@@ -110,7 +110,7 @@ def serve_logits(tflite: bytes) -> bytes:
 
 
 def _save_serving(model: Any, in_shape: tuple, folder: str) -> None:
-    """A SavedModel whose one signature maps a stamp to {"embedding", "scores"} (Keras 3's ExportArchive)."""
+    """A SavedModel whose one signature maps a stamp to {"embedding", "probs"} (Keras 3's ExportArchive)."""
     import keras
     import tensorflow as tf
 
@@ -118,8 +118,8 @@ def _save_serving(model: Any, in_shape: tuple, folder: str) -> None:
     archive.track(model)
 
     def serve(x):
-        emb, scores = model(x, training=False)
-        return {"embedding": emb, "scores": scores}
+        emb, probs = model(x, training=False)
+        return {"embedding": emb, "probs": probs}
 
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec(in_shape, tf.float32)])
     archive.write_out(folder, verbose=False)

@@ -45,8 +45,8 @@ def distance_gate_for_run(run: Path, info: dict, tflite: bytes, outputs: dict[st
     """A run's distance gate on its int8 model (`outputs`: LiteRT output index by name; `cal`: its calib.npz), and
     its threshold calibrated as `train` calibrates the others (the validation speakers' `_unknown_` and `_silence_`
     clips at most `max_oov_false_accept` accepted, each speaker kind weighing alike), over 0 ... 0.9."""
-    from trainer.dataset import speaker_kind
     from shared.runtime import class_probs
+    from trainer.dataset import speaker_kind
     from trainer.export import class_output, tflite_outputs
     from trainer.train import calibrate_threshold, run_split
 
