@@ -172,4 +172,4 @@ def test_accent_clips_name_the_missing_voices(tmp_path):
     (tmp_path / "voices" / "czech" / "czech_ph").mkdir(parents=True)  # one installed (a folder is all festival needs)
     clips, missing = accent_clips(tmp_path / "cache", voices_root=tmp_path / "voices")
     assert missing == ["festvox-suopuhe-lj", "festvox-te-nsk"]
-    assert all(w in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine") for w, _ in clips)
+    assert all("czech-ph" in p.name and p.parent.name == w for w, p in clips)  # only the voice it has (if it speaks)
