@@ -219,3 +219,19 @@ def test_upgrade_refuses_a_head_on_the_probabilities_and_writes_nothing(tmp_path
     with pytest.raises(BundleError, match="refit it"):
         upgrade_bundles([old.path, head_path])
     assert (old.path / "model.tflite").read_bytes() == model and "probs" in load_bundle(old.path).manifest.outputs
+
+
+def test_upgrade_command_prints_a_line_a_bundle_and_one_error_line(tmp_path, rng):
+    from tests.test_cli_fuzz import no_traceback, run_cli
+
+    old, head_path = _format_1_pair(tmp_path, rng)
+    res = run_cli(["upgrade", str(old.path), str(head_path)])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith(str(tmp_path))]
+    assert lines == [f"{old.path}: logits (hash {old.hash} -> {load_bundle(old.path).hash})",
+                     f"{head_path}: rebased (onto digits {load_bundle(old.path).hash})"]
+    (tmp_path / "empty").mkdir()
+    bad = run_cli(["upgrade", str(tmp_path / "empty")])
+    no_traceback(bad)
+    assert bad.exit_code == 1 and bad.output.strip().startswith("error:") and "empty" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
