@@ -98,13 +98,13 @@ def tts_clips_voices(words: list[str], cache: Path = CACHE) -> list[Clip]:
 def accent_clips(cache: Path = CACHE, voices_root: Path | None = None) -> tuple[list[Clip], list[str]]:
     """Every digit by each held-out accent voice festival has, at three speeds (synthesised once into `cache`), and
     the Debian packages of the held-out voices it lacks."""
-    from trainer.accents import ACCENT_HELD_OUT, ACCENT_VOICES, accent_jobs, installed
+    from trainer.accents import ACCENT_HELD_OUT, accent_jobs, missing_packages
     from trainer.recipe import run_tts
     from trainer.synth import FESTIVAL_VOICES
 
     root = voices_root or FESTIVAL_VOICES
     jobs = accent_jobs(cache / "accent", [], held_out=True, voices_root=root)
-    missing = [ACCENT_VOICES[v][0] for v in ACCENT_HELD_OUT if not installed(v, root)]
+    missing = missing_packages(root, ACCENT_HELD_OUT)
     errors = run_tts(jobs, workers=2)
     if errors:
         print(f"bench: {len(errors)} accent TTS jobs failed, first: {errors[0]}", flush=True)

@@ -49,9 +49,9 @@ def installed(voice: str, root: Path = FESTIVAL_VOICES) -> bool:
     return any(root.glob(f"*/{voice}"))
 
 
-def missing_packages(root: Path = FESTIVAL_VOICES) -> list[str]:
-    """The Debian packages of the accent voices festival does not have."""
-    return [pkg for voice, (pkg, _, _) in ACCENT_VOICES.items() if not installed(voice, root)]
+def missing_packages(root: Path = FESTIVAL_VOICES, voices: tuple[str, ...] = tuple(ACCENT_VOICES)) -> list[str]:
+    """The Debian packages of those of `voices` (default: every accent voice) festival does not have."""
+    return [ACCENT_VOICES[v][0] for v in voices if not installed(v, root)]
 
 
 def respelt(voice: str) -> dict[str, str]:
