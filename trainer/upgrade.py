@@ -8,7 +8,6 @@ a head's fit still holds once its manifest names the new base hash. A head that 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import Bundle, BundleError, load_bundle, write_bundle
-from shared.runtime import class_probs
+from shared.runtime import SvmHead, class_probs
 from trainer.export import output_indices, serve_logits, tflite_outputs
 
 
@@ -43,21 +42,16 @@ def upgrade_bundles(paths: list[str | Path]) -> list[Upgrade]:
     for b in heads:
         base = b.manifest.base or {}
         if base.get("hash") in cnns and cnns[base["hash"]][1] is not None:
-            head_input = json.loads(b.file("head.json").read_text()).get("input", "embedding")
-            if head_input != "embedding":
+            if SvmHead(b).input != "embedding":
                 raise BundleError(f"{b.path}: reads its base's probabilities, which the upgrade changes; refit it "
                                   f"with `wordstamp enroll` on the upgraded base instead")
-    for old, (b, tflite) in cnns.items():
-        if tflite is None:
+    for old, (b, cut) in cnns.items():
+        if cut is None:
             done.append(Upgrade(b.path, "unchanged", "serves logits already"))
             continue
-        m = b.manifest
-        m.outputs, _ = output_indices(tflite, len(m.vocabulary))
-        m.training = {**m.training, "upgraded": _note("class output cut from the int8 softmax to its logits; metrics "
-                                                      "were measured on the softmax output")}
-        files = {name: b.file(name).read_bytes() for name in m.files}
-        files["model.tflite"] = tflite
-        nb = write_bundle(b.path, m, files)
+        tflite, b.manifest.outputs = cut
+        nb = _rewrite(b, "class output cut from the int8 softmax to its logits; metrics were measured on the softmax "
+                         "output", {"model.tflite": tflite})
         new_hash[old] = nb.hash
         done.append(Upgrade(b.path, "logits", f"hash {old} -> {nb.hash}"))
     for b in heads:
@@ -67,15 +61,14 @@ def upgrade_bundles(paths: list[str | Path]) -> list[Upgrade]:
             done.append(Upgrade(b.path, "unchanged", "its base was not upgraded here"))
             continue
         m.base = {**m.base, "hash": new_hash[old_base]}
-        m.training = {**m.training, "upgraded": _note(f"rebased from {old_base} (the same network, its embedding "
-                                                      f"output unchanged)")}
-        nb = write_bundle(b.path, m, {name: b.file(name).read_bytes() for name in m.files})
+        nb = _rewrite(b, f"rebased from {old_base} (the same network, its embedding output unchanged)")
         done.append(Upgrade(nb.path, "rebased", f"onto {m.base['name']} {new_hash[old_base]}"))
     return done
 
 
-def _cut(b: Bundle) -> bytes | None:
-    """The bundle's model serving logits, checked against the one it has (None: it serves logits already)."""
+def _cut(b: Bundle) -> tuple[bytes, dict[str, int]] | None:
+    """The bundle's model serving logits and its output indices, checked against the model it has (None: it serves
+    logits already)."""
     if "probs" not in b.manifest.outputs:
         return None
     old = b.file("model.tflite").read_bytes()
@@ -89,8 +82,13 @@ def _cut(b: Bundle) -> bytes | None:
     # the same network: the embedding to the bit, the probabilities within the int8 softmax's own rounding
     if not np.array_equal(was[0], now[0]) or np.abs(class_probs(now[1], "logits") - was[1]).max() > 2 / 256:
         raise BundleError(f"{b.path}: the model cut to its logits does not give its own outputs back; left as it was")
-    return new
+    return new, idx
 
 
-def _note(what: str) -> dict:
-    return {"to_format": 2, "what": what, "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+def _rewrite(b: Bundle, what: str, replace: dict[str, bytes] | None = None) -> Bundle:
+    """Write `b` in place (its manifest as changed, its files with `replace`d ones), the upgrade noted in its
+    training summary."""
+    m = b.manifest
+    m.training = {**m.training, "upgraded": {"to_format": 2, "what": what,
+                                             "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+    return write_bundle(b.path, m, {name: b.file(name).read_bytes() for name in m.files} | (replace or {}))
