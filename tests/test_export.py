@@ -10,7 +10,8 @@ import pytest
 from shared.bundle import load_bundle
 from shared.features import FrontendConfig
 from shared.runtime import CnnModel, Recognizer
-from tests.fixtures_bundle import TINY_EMBEDDING_DIM, TINY_FEATURE_DIM, TINY_HEAD_CLASSES, TINY_VOCABULARY, TINY_WIDTH
+from tests.fixtures_bundle import (TINY_EMBEDDING_DIM, TINY_FEATURE_DIM, TINY_HEAD_CLASSES, TINY_VOCABULARY, TINY_WIDTH,
+                                   make_tiny_head, tiny_net)
 
 
 def test_tiny_bundle_is_full_int8_and_loads(tiny_bundle):
@@ -103,14 +104,9 @@ def test_shipped_digits_bundle_recognises_fsdd():
 def _tiny_net(seed: int, sure: float = 0.0):
     """The fixture's tiny DS-CNN; with `sure` > 0 its served softmax favours the ten words by that much (a logit
     bias), so that it is as sure of most stamps as a trained network is of its words."""
-    import keras
-
     from shared.runtime import special_mask
-    from trainer.nets import NetConfig, build_net
 
-    keras.utils.set_random_seed(seed)
-    net = build_net((98, 40), len(TINY_VOCABULARY),
-                    NetConfig(width=TINY_WIDTH, blocks=1, embedding_dim=TINY_EMBEDDING_DIM))
+    net = tiny_net(seed)
     if sure:
         dense = net.get_layer("probs")
         kernel, _ = dense.get_weights()
@@ -172,19 +168,12 @@ def test_a_format_1_bundle_of_probabilities_still_serves(tmp_path, rng):
 
 def _format_1_pair(folder, rng, head_input: str = "embedding"):
     """A cnn bundle serving int8 probabilities, as bundles did before format 2, and a random head on it."""
-    from shared.bundle import load_bundle
-    from trainer.enroll import HeadParams, write_head_bundle
     from trainer.export import ExportSpec, convert_int8, write_cnn_bundle
 
     rep = rng.normal(-3, 2, size=(16, 98, 40)).astype(np.float32)
     base = write_cnn_bundle(folder / "digits", convert_int8(_tiny_net(4), rep, logits=False),
                             ExportSpec(name="digits", vocabulary=TINY_VOCABULARY))
-    d = base.manifest.embedding_dim if head_input == "embedding" else len(TINY_VOCABULARY)
-    k = len(TINY_HEAD_CLASSES)
-    head = HeadParams(classes=list(TINY_HEAD_CLASSES), mean=np.zeros(d), scale=np.ones(d), coef=rng.normal(size=(k, d)),
-                      intercept=rng.normal(size=k), input=head_input)
-    write_head_bundle(folder / "animals", "animals", base, head)
-    return load_bundle(folder / "digits"), folder / "animals"
+    return base, make_tiny_head(base.path, head_input=head_input)
 
 
 def test_upgrade_serves_logits_and_keeps_the_heads(tmp_path, rng):
