@@ -154,7 +154,9 @@ def _is_softmax(detail: dict) -> bool:
 
 def class_output(outputs: dict[str, int]) -> tuple[str, int]:
     """`output_indices`' answer -> (what the class output holds, "logits" or "probs"; its index)."""
-    kind = "logits" if "logits" in outputs else "probs"
+    from shared.runtime import CLASS_OUTPUTS
+
+    kind = next(k for k in CLASS_OUTPUTS if k in outputs)
     return kind, outputs[kind]
 
 
