@@ -178,6 +178,98 @@ def test_class_gate_ranks_each_clip_among_its_words_validation_clips(tiny_run, t
     assert "expected WORK:MODELS:RUNS" in capsys.readouterr().err
 
 
+def _bn_inputs(net, stamps: np.ndarray) -> list[tuple]:
+    """(layer, its input over `stamps` in inference mode) for every batch-norm layer of `net`."""
+    import keras
+
+    return [(layer, keras.ops.convert_to_numpy(keras.Model(net.input, layer.input)(stamps, training=False)))
+            for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def _channels(f: np.ndarray) -> np.ndarray:
+    return f.reshape(-1, f.shape[-1]).astype(np.float64)
+
+
+def test_refreshed_batch_norm_normalises_the_given_stamps(rng):
+    """refresh_batch_norm sets each layer's statistics to its input's over the stamps (chunked), earlier layers
+    first, so every batch-norm layer then maps those stamps to mean beta and variance gamma^2 per channel."""
+    import keras
+
+    from tests.fixtures_bundle import tiny_net
+    from trainer.train import refresh_batch_norm
+
+    net = tiny_net()
+    stamps = rng.normal(-3.0, 2.0, size=(20, 98, 40)).astype(np.float32)
+    layers = _bn_inputs(net, stamps)
+    assert len(layers) >= 3 and all(np.allclose(keras.ops.convert_to_numpy(la.moving_mean), 0.0) for la, _ in layers)
+    assert refresh_batch_norm(net, stamps, batch=7) == len(layers)
+    for layer, f in _bn_inputs(net, stamps):
+        c = _channels(f)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_mean), c.mean(0), rtol=1e-4, atol=1e-5)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_variance), c.var(0), rtol=1e-3, atol=1e-6)
+        y = _channels(keras.ops.convert_to_numpy(layer(f, training=False)))
+        var = c.var(0)
+        assert np.allclose(y.mean(0), 0.0, atol=1e-3)  # untrained: beta 0, gamma 1
+        assert np.allclose(y.var(0), var / (var + layer.epsilon), rtol=1e-2)
+
+
+def test_a_run_serves_the_batch_norm_statistics_of_its_clean_training_stamps(tiny_run):
+    import keras
+
+    from trainer.train import run_split
+
+    root, run, info = tiny_run
+    assert info["config"]["bn_stats"] == "clean"
+    data, tr, _ = run_split(info)
+    net = keras.models.load_model(run / "model.keras", compile=False)
+    for layer, f in _bn_inputs(net, data.stamps[tr].astype(np.float32)):
+        c = _channels(f)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_mean), c.mean(0), rtol=1e-3, atol=1e-4)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_variance), c.var(0), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("stats", ["clean", "mixed"])
+def test_refresh_bn_script_rewrites_a_finished_run(tiny_run, tmp_path, stats):
+    """scripts.refresh_bn: a copy of the run whose statistics are its clean training stamps' ("mixed": and one
+    augmented copy of each, made again here with the script's seed), the run itself untouched, its threshold
+    calibrated again and its config naming the statistics; the copy exports."""
+    import keras
+
+    from scripts.refresh_bn import main
+    from trainer.augment import AugmentConfig, augment_many
+    from trainer.dataset import load_dataset
+    from trainer.export import export_run
+    from trainer.train import pool_datasets, run_split
+
+    root, run, info = tiny_run
+    before = (run / "model.keras").read_bytes()
+    assert main([str(run), str(tmp_path / "run"), "--stats", stats, "--seed", "3"]) == 0
+    assert (run / "model.keras").read_bytes() == before
+    out = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert out["config"]["bn_stats"] == stats and 0.0 <= out["threshold"] <= 1.0
+    _, tr, _ = run_split(out)
+    data = pool_datasets([load_dataset(Path(p)) for p in out["datasets"]])
+    stamps = data.stamps[tr].astype(np.float32)
+    if stats == "mixed":  # the tiny run has no noise folder, so the copies have no noise either
+        copies, _ = augment_many([data.clips[i] for i in tr], 1, AugmentConfig(), [], seed=3, fcfg=data.frontend,
+                                 seg_cfg=data.segmenter)
+        stamps = np.concatenate([stamps, copies])
+    net = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
+    for layer, f in _bn_inputs(net, stamps):
+        c = _channels(f)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_mean), c.mean(0), rtol=1e-3, atol=1e-4)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_variance), c.var(0), rtol=1e-3, atol=1e-5)
+    export_run(tmp_path / "run", "digits", tmp_path / "bundle")
+    assert (tmp_path / "bundle" / "model.tflite").is_file()
+
+
+def test_unknown_batch_norm_statistics_are_refused_before_any_work(tmp_path):
+    from trainer.train import TrainConfig, train
+
+    with pytest.raises(ValueError, match="bn_stats 'augmented'"):
+        train([tmp_path / "missing.npz"], tmp_path / "run", TrainConfig(bn_stats="augmented"), log=lambda m: None)
+
+
 def test_export_refuses_a_non_run(tmp_path):
     from trainer.export import export_run
 
@@ -769,8 +861,11 @@ def test_a_student_learns_its_teachers_probabilities_not_only_the_words(tiny_run
     assert np.allclose(both, (own + first) / 2, atol=1e-5)
     assert np.mean(own.argmax(1) == (data.labels[test] + 1) % n) >= 0.8  # the rolled teacher names the neighbour
 
+    # the student keeps training's running statistics: what is measured here is the teaching, on the spans the
+    # bounds below were seen with (refresh_batch_norm has tests of its own)
     cfg = TrainConfig(epochs=30, copies=1, workers=1, batch=8, lr=5e-3, patience=30, noise_dir=None,
-                      net=NetConfig(arch="dscnn", width=12, blocks=2, embedding_dim=16), teachers=[str(rolled)])
+                      net=NetConfig(arch="dscnn", width=12, blocks=2, embedding_dim=16), teachers=[str(rolled)],
+                      bn_stats="trained")
     tr = np.flatnonzero(np.isin(data.speakers, ["spk0", "spk1"]))
     val = np.flatnonzero(data.speakers == "spk2")
     (soft,) = _teacher_probs([str(rolled)], data.words, [data.stamps[tr]], lambda m: None)
@@ -782,10 +877,11 @@ def test_a_student_learns_its_teachers_probabilities_not_only_the_words(tiny_run
         return model.predict(x, verbose=0)[1].argmax(1)
 
     # taught by the rolled teacher alone, the student names the neighbour on most of an unseen speaker's clips (how
-    # many depends on the fixture's word spans: 0.6-0.85 seen), far more often than the word itself; without the
-    # teacher it names the word
+    # many depends on the fixture's word spans: 0.6-0.85 seen), at least twice as often as the word itself (0.2-0.29
+    # seen, with the fixture run's statistics as trained and as refreshed); without the teacher it names the word
     got = student(1.0, (data.labels[val] + 1) % n)
-    assert np.mean(got == (data.labels[test] + 1) % n) >= 0.6 > 0.2 >= np.mean(got == data.labels[test])
+    neighbour, word = np.mean(got == (data.labels[test] + 1) % n), np.mean(got == data.labels[test])
+    assert neighbour >= 0.6 and neighbour >= 2 * word
     assert np.mean(student(0.0, data.labels[val]) == data.labels[test]) >= 0.8
     for sees in ("copy", "clean"):  # the teachers judge each augmented copy, or only the clean clips it came from
         said: list[str] = []

@@ -60,6 +60,8 @@ def register(app: typer.Typer) -> None:
                                             "the word + A x the teachers' probabilities"),
               teacher_sees: str = typer.Option("copy", help="with --teacher: the teachers judge each augmented "
                                                "copy, or the clean clip it came from (copy or clean)"),
+              bn_stats: str = typer.Option("clean", help="served batch-norm statistics: of the clean training "
+                                           "words, or the running averages training left (clean or trained)"),
               data: Path = typer.Option(Path("data"), help="folder of the datasets")) -> None:
         """Train a CNN on stamp datasets; writes model.keras, run.json, calib.npz and curve.png to the run folder."""
         from trainer.nets import NetConfig
@@ -68,7 +70,7 @@ def register(app: typer.Typer) -> None:
         cfg = TrainConfig(epochs=epochs, seed=seed, copies=copies, pool_copies=pool_copies,
                           net=NetConfig(arch=arch, width=width, towers=towers),
                           teachers=[str(t) for t in teacher], distill=distill,
-                          teacher_sees=teacher_sees)
+                          teacher_sees=teacher_sees, bn_stats=bn_stats)
         if noise is not None:
             if not noise.is_dir():
                 _fail(FileNotFoundError(f"{noise}: no such noise folder"))

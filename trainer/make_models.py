@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                     help="serve a moving average of the weights (0: the last weights, as shipped)")
     ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's weight decay (0: Adam, as shipped)")
+    ap.add_argument("--bn-stats", choices=("clean", "trained"), default="clean",
+                    help="served batch-norm statistics: of the clean training words (the recipe since round 28) or "
+                         "the running averages training left")
     ap.add_argument("--domain-weight", type=float, default=0.0, metavar="WEIGHT",
                     help="domain-adversarial loss weight: people vs synthetic voices (0: off)")
     ap.add_argument("--enroll-copies", type=int, default=0,
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=a.seed if a.train_seed is None else a.train_seed,
                       noise_dir=str(a.shared / "noise"), batch=a.batch, lr=a.lr, unknown_weight=a.unknown_weight,
                       fine_unknown=a.fine_unknown, fine_aux_weight=a.fine_aux, ema=a.ema, weight_decay=a.weight_decay,
-                      domain_weight=a.domain_weight, splices=a.splices, reversals=a.reversals,
+                      domain_weight=a.domain_weight, splices=a.splices, reversals=a.reversals, bn_stats=a.bn_stats,
                       teachers=[str(t) for t in a.teachers], distill=a.distill,
                       teacher_sees=a.teacher_sees,
                       net=NetConfig(arch="dscnn", width=a.width, towers=a.towers),
