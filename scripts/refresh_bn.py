@@ -29,12 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from trainer.augment import AugmentConfig, augment_many, load_noises
-    from trainer.dataset import load_dataset
-    from trainer.train import pool_datasets, refresh_batch_norm, run_split, validate
+    from trainer.train import refresh_batch_norm, run_split, validate
 
     info = json.loads((a.run / "run.json").read_text())
-    _, tr, val = run_split(info)
-    data = pool_datasets([load_dataset(Path(p)) for p in info["datasets"]], audio=a.stats == "mixed")
+    data, tr, val = run_split(info, audio=a.stats == "mixed")
     stamps = data.stamps[tr]
     if a.stats == "mixed":
         noise = a.noise or info["config"].get("noise_dir")

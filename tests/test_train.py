@@ -237,9 +237,8 @@ def test_refresh_bn_script_rewrites_a_finished_run(tiny_run, tmp_path, stats):
 
     from scripts.refresh_bn import main
     from trainer.augment import AugmentConfig, augment_many
-    from trainer.dataset import load_dataset
     from trainer.export import export_run
-    from trainer.train import pool_datasets, run_split
+    from trainer.train import run_split
 
     root, run, info = tiny_run
     before = (run / "model.keras").read_bytes()
@@ -247,8 +246,7 @@ def test_refresh_bn_script_rewrites_a_finished_run(tiny_run, tmp_path, stats):
     assert (run / "model.keras").read_bytes() == before
     out = json.loads((tmp_path / "run" / "run.json").read_text())
     assert out["config"]["bn_stats"] == stats and 0.0 <= out["threshold"] <= 1.0
-    _, tr, _ = run_split(out)
-    data = pool_datasets([load_dataset(Path(p)) for p in out["datasets"]])
+    data, tr, _ = run_split(out, audio=True)
     stamps = data.stamps[tr].astype(np.float32)
     if stats == "mixed":  # the tiny run has no noise folder, so the copies have no noise either
         copies, _ = augment_many([data.clips[i] for i in tr], 1, AugmentConfig(), [], seed=3, fcfg=data.frontend,

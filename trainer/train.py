@@ -227,13 +227,14 @@ def validate(model, data: Pooled, val_idx: np.ndarray, gate: str, max_fa: float,
     return threshold, {"val_accuracy": float(np.mean(val_probs.argmax(1) == data.labels[val_idx])), **cal}
 
 
-def run_split(info: dict) -> tuple[Pooled, np.ndarray, np.ndarray]:
-    """A finished run's own data again (its run.json `info`): the pooled stamps without audio, and the indices of
-    its training and validation clips as `train` chose them (spliced clips, which exist only in the run, left out)."""
+def run_split(info: dict, audio: bool = False) -> tuple[Pooled, np.ndarray, np.ndarray]:
+    """A finished run's own data again (its run.json `info`): the pooled stamps (and with `audio` the clips' audio),
+    and the indices of its training and validation clips as `train` chose them (spliced clips, which exist only in
+    the run, left out)."""
     val_spk = info.get("data", {}).get("val_speakers")
     if not info.get("datasets") or val_spk is None:
         raise ValueError("run.json names no datasets or validation speakers (an older run: train it again)")
-    data = pool_datasets([load_dataset(Path(p)) for p in info["datasets"]], audio=False)
+    data = pool_datasets([load_dataset(Path(p)) for p in info["datasets"]], audio=audio)
     if data.words != info["words"]:
         raise ValueError(f"{', '.join(info['datasets'])}: its words differ from the run's (rebuilt since training?)")
     tr_idx, val_idx = _speaker_split(data, np.flatnonzero(data.split == "train"), set(val_spk))
