@@ -190,6 +190,17 @@ def _channels(f: np.ndarray) -> np.ndarray:
     return f.reshape(-1, f.shape[-1]).astype(np.float64)
 
 
+def _assert_served_statistics(model_file: Path, stamps: np.ndarray) -> None:
+    """Every batch-norm layer of the saved network holds its input's mean and variance over `stamps`."""
+    import keras
+
+    net = keras.models.load_model(model_file, compile=False)
+    for layer, f in _bn_inputs(net, stamps):
+        c = _channels(f)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_mean), c.mean(0), rtol=1e-3, atol=1e-4)
+        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_variance), c.var(0), rtol=1e-3, atol=1e-5)
+
+
 def test_refreshed_batch_norm_normalises_the_given_stamps(rng):
     """refresh_batch_norm sets each layer's statistics to its input's over the stamps (chunked), earlier layers
     first, so every batch-norm layer then maps those stamps to mean beta and variance gamma^2 per channel."""
@@ -214,18 +225,12 @@ def test_refreshed_batch_norm_normalises_the_given_stamps(rng):
 
 
 def test_a_run_serves_the_batch_norm_statistics_of_its_clean_training_stamps(tiny_run):
-    import keras
-
     from trainer.train import run_split
 
     root, run, info = tiny_run
     assert info["config"]["bn_stats"] == "clean"
     data, tr, _ = run_split(info)
-    net = keras.models.load_model(run / "model.keras", compile=False)
-    for layer, f in _bn_inputs(net, data.stamps[tr].astype(np.float32)):
-        c = _channels(f)
-        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_mean), c.mean(0), rtol=1e-3, atol=1e-4)
-        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_variance), c.var(0), rtol=1e-3, atol=1e-5)
+    _assert_served_statistics(run / "model.keras", data.stamps[tr].astype(np.float32))
 
 
 @pytest.mark.parametrize("stats", ["clean", "mixed"])
@@ -233,8 +238,6 @@ def test_refresh_bn_script_rewrites_a_finished_run(tiny_run, tmp_path, stats):
     """scripts.refresh_bn: a copy of the run whose statistics are its clean training stamps' ("mixed": and one
     augmented copy of each, made again here with the script's seed), the run itself untouched, its threshold
     calibrated again and its config naming the statistics; the copy exports."""
-    import keras
-
     from scripts.refresh_bn import main
     from trainer.augment import AugmentConfig, augment_many
     from trainer.export import export_run
@@ -252,11 +255,7 @@ def test_refresh_bn_script_rewrites_a_finished_run(tiny_run, tmp_path, stats):
         copies, _ = augment_many([data.clips[i] for i in tr], 1, AugmentConfig(), [], seed=3, fcfg=data.frontend,
                                  seg_cfg=data.segmenter)
         stamps = np.concatenate([stamps, copies])
-    net = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
-    for layer, f in _bn_inputs(net, stamps):
-        c = _channels(f)
-        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_mean), c.mean(0), rtol=1e-3, atol=1e-4)
-        assert np.allclose(keras.ops.convert_to_numpy(layer.moving_variance), c.var(0), rtol=1e-3, atol=1e-5)
+    _assert_served_statistics(tmp_path / "run" / "model.keras", stamps)
     export_run(tmp_path / "run", "digits", tmp_path / "bundle")
     assert (tmp_path / "bundle" / "model.tflite").is_file()
 
