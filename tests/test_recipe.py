@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer.recipe import TtsJob, link_sc, rhyme_voices, sc_test_speakers, sc_train_speakers
+from trainer.recipe import TtsJob, link_extra, link_sc, rhyme_voices, sc_test_speakers, sc_train_speakers
 
 SPEAKERS = [f"{i:08x}" for i in range(45)]
 
@@ -67,3 +67,34 @@ def test_rhyme_share_drops_near_digit_words_from_some_voices_only(tmp_path):
     assert said["sticks"] != {j.voice for j in rhyme_voices(jobs, 0.5, 1) if j.text == "sticks"}  # the seed decides
     with pytest.raises(ValueError, match="rhyme voice share"):
         rhyme_voices(jobs, 0.0, 0)
+
+
+def test_extra_clips_join_their_words_and_a_stray_folder_is_refused(tmp_path):
+    extra = tmp_path / "extra"
+    for label, name in (("two", "tts-x-a_two_0.wav"), ("_unknown_", "tts-x-a_shoe_0.wav"), ("two", "notes.txt")):
+        (extra / label).mkdir(parents=True, exist_ok=True)
+        (extra / label / name).write_bytes(b"RIFF")
+    out = tmp_path / "digits"
+    assert link_extra(extra, out, ["two", "_unknown_"]) == 2
+    assert sorted(str(f.relative_to(out)) for f in out.glob("*/*")) == ["_unknown_/tts-x-a_shoe_0.wav",
+                                                                         "two/tts-x-a_two_0.wav"]
+    assert (out / "two" / "tts-x-a_two_0.wav").resolve() == (extra / "two" / "tts-x-a_two_0.wav").resolve()
+    (extra / "tow").mkdir()  # a misspelt word is told, not left out
+    with pytest.raises(ValueError, match="tow"):
+        link_extra(extra, tmp_path / "again", ["two", "_unknown_"])
+    assert not (tmp_path / "again").exists()
+
+
+def test_make_models_refuses_a_bad_extra_folder_before_any_work(tmp_path, capsys):
+    from trainer import make_models
+
+    shared = tmp_path / "shared"
+    for d in ("fsdd", "speech-commands"):
+        (shared / d).mkdir(parents=True)
+    (tmp_path / "extra" / "fiev").mkdir(parents=True)
+    work = tmp_path / "work"
+    for extra, told in ((tmp_path / "absent", "not a folder"), (tmp_path / "extra", "fiev")):
+        assert make_models.main([str(shared), "--extra", str(extra), "--work", str(work)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: --extra {extra}") and told in err and "\n" not in err
+    assert not work.exists()

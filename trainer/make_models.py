@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="only a random share F of the TTS voices say the near-digit words (1: all, as shipped)")
     ap.add_argument("--accents", action="store_true",
                     help="festival's non-English voices say the digits too, respelt (trainer/accents.py; festvox-*)")
+    ap.add_argument("--extra", type=Path, default=None, metavar="DIR",
+                    help="train the digits on DIR/<word>/*.wav clips too (a digit, _unknown_ or _silence_)")
     a = ap.parse_args(argv)
     fold = None
     if a.sc_fold is not None:
@@ -140,7 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
+    from trainer.recipe import DIGITS, check_extra
     from trainer.train import check_teaching, teacher_words
+
+    if a.extra is not None:
+        try:
+            check_extra(a.extra, DIGITS + ["_unknown_", "_silence_"])
+        except ValueError as e:
+            print(f"error: --extra {e}", file=sys.stderr)
+            return 1
 
     try:
         check_teaching(a.distill, a.teacher_sees)
@@ -179,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     info = prepare_digits(a.shared, a.work, seed=a.seed, rhymes=not a.no_rhymes, n_espeak=a.espeak_voices,
                           sc_repeat=a.sc_repeat, sc_unknown=a.sc_unknown, sc_fold=fold,
                           sc_unknown_voices=a.sc_unknown_voices, sc_train_share=a.sc_train_share,
-                          rhyme_share=a.rhyme_share, accents=a.accents)
+                          rhyme_share=a.rhyme_share, accents=a.accents, extra=a.extra)
     npz = a.work / "digits.npz"
     rep = build_dataset(a.work, "digits", out=npz, test_speakers=info["test_speakers"], seed=a.seed,
                         frontend_cfg=FrontendConfig(band_floor_db=a.band_floor, stamp_floor_db=a.stamp_floor,

@@ -166,6 +166,27 @@ def link_sc(sc: Path, root: Path, words: list[str], label: str | None = None, ma
     return n
 
 
+def check_extra(extra: Path, labels: list[str]) -> None:
+    """ValueError (one line) unless `extra` is a folder whose sub-folders are all among `labels`: a misspelt word
+    would otherwise be left out without a word."""
+    if not extra.is_dir():
+        raise ValueError(f"{extra}: not a folder")
+    stray = sorted(d.name for d in extra.iterdir() if d.is_dir() and d.name not in labels)
+    if stray:
+        raise ValueError(f"{extra}: folders {', '.join(stray)} are none of the words ({', '.join(labels)})")
+
+
+def link_extra(extra: Path, root: Path, labels: list[str]) -> int:
+    """Every `extra/<label>/*.wav` -> root/<label>/ under its own name, for the `labels` given (check_extra first)."""
+    check_extra(extra, labels)
+    n = 0
+    for label in labels:
+        for f in sorted((extra / label).glob("*.wav")):
+            _link(f, root / label / f.name)
+            n += 1
+    return n
+
+
 def sc_speakers(sc: Path, words: list[str]) -> list[str]:
     """The Speech Commands speakers (hashes) who said any of `words`."""
     return sorted({f.name.split("_")[0] for w in words for f in (sc / w).glob("*.wav")})
@@ -242,7 +263,7 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
                    n_espeak: int = 200, fsdd_takes: int = 25, sc_repeat: int = 3, rhymes: bool = True,
                    sc_unknown: int = 40, sc_fold: tuple[int, int] | None = None,
                    sc_unknown_voices: str = "any", sc_train_share: float = 1.0, rhyme_share: float = 1.0,
-                   accents: bool = False) -> dict:
+                   accents: bool = False, extra: Path | None = None) -> dict:
     """Clip folders for the digits model and its held-out checks; returns the SC test speakers and folder paths.
 
     root/digits: FSDD (all six speakers) + Speech Commands digits and some other words (as _unknown_) + TTS digits
@@ -254,7 +275,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
     that a recorded voice alone does not tell `_unknown_` from a digit ("any": from whoever said them).
     `sc_train_share` < 1 trains on the digits of only that share of the SC speakers not held out; `rhyme_share` < 1
     has only that share of the TTS voices say the near-digit words (`rhymes` False: none of them). `accents`: festival's
-    non-English voices say the digits too, respelt (trainer/accents.py).
+    non-English voices say the digits too, respelt (trainer/accents.py). `extra`: a folder of `<word>/*.wav` clips
+    (a digit, `_unknown_` or `_silence_`; file names `SPEAKER_...`) trained on as well (link_extra).
     """
     if sc_unknown_voices not in ("any", "digit-speakers"):
         raise ValueError(f"sc_unknown_voices {sc_unknown_voices!r}: expected 'any' or 'digit-speakers'")
@@ -275,6 +297,8 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
 
         jobs += accent_jobs(digits, unknown_words, seed=seed + 3)
     errors = run_tts(jobs)
+    if extra is not None:
+        link_extra(extra, digits, DIGITS + ["_unknown_", "_silence_"])
     noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
     for f in sorted(digits.glob("*/*.wav")):  # held-out SC speakers' digits also make the sc-test folder
         if f.name.split("_")[0] in test and f.parent.name in DIGITS and "r" not in f.stem.split("_")[-1]:
