@@ -8,7 +8,7 @@ demo:  ## the daemon on the shipped models over a bundled recording; a subscribe
 	@scripts/setup.sh run
 	@$(PY) -m scripts.demo
 
-test:  ## the whole test suite (installs PortAudio, PulseAudio, TTS voices and the [train,dev] extras first)
+test:  ## the whole test suite (installs PortAudio, PulseAudio, TTS voices and the [train,dev,kokoro] extras first)
 	@scripts/setup.sh test
 	@scripts/run-tests.sh
 

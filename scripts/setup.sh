@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian/Ubuntu machine with Python >= 3.11: system packages, then the venv in .venv.
 #   scripts/setup.sh run      what the daemon needs (PortAudio; the package without TensorFlow)
-#   scripts/setup.sh test     everything: TTS voices, PulseAudio for the virtual microphone, the [train,dev] extras
+#   scripts/setup.sh test     everything: TTS voices, PulseAudio for the virtual mic, the [train,dev,kokoro] extras
 # Idempotent: installs only what is missing, so a second run costs seconds.
 set -euo pipefail
 mode=${1:-run}
@@ -27,7 +27,7 @@ fi
 cd "$here"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 extras=""
-[ "$mode" = test ] && extras="[train,dev]"
+[ "$mode" = test ] && extras="[train,dev,kokoro]"
 stamp=".venv/.installed-$mode-$(cat pyproject.toml | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   log=.venv/setup.log
