@@ -142,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.shared / "fsdd").is_dir() or not (a.shared / "speech-commands").is_dir():
         print(f"error: {a.shared}: needs fsdd/ and speech-commands/ (the developers' data folder)", file=sys.stderr)
         return 1
-    from trainer.recipe import DIGITS, check_extra
+    from trainer.recipe import DIGITS_LABELS, check_extra
     from trainer.train import check_teaching, teacher_words
 
     if a.extra is not None:
         try:
-            check_extra(a.extra, DIGITS + ["_unknown_", "_silence_"])
+            check_extra(a.extra, DIGITS_LABELS)
         except ValueError as e:
             print(f"error: --extra {e}", file=sys.stderr)
             return 1

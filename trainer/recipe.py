@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from shared.audio import atomic_write_bytes, read_audio
+from shared.bundle import SILENCE, UNKNOWN
 from trainer.dataset import speaker_kind, speaker_of
 from trainer.synth import hts_rate
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ANIMALS = ["cat", "dog", "bird", "fox"]
+DIGITS_LABELS = DIGITS + [UNKNOWN, SILENCE]  # the digits model's clip folders (--extra's too)
 SC_UNKNOWN_TRAIN = ["bed", "down", "go", "happy", "house", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 SC_UNKNOWN_HELDOUT = ["tree", "wow", "sheila", "marvin"]  # never trained on: the OOV test
 # Near neighbours of each digit (rhymes, shared onsets; never homophones such as "won", "to", "for", "ate"): the model
@@ -298,7 +300,7 @@ def prepare_digits(shared: Path, root: Path, *, seed: int = 0, test_fraction: fl
         jobs += accent_jobs(digits, unknown_words, seed=seed + 3)
     errors = run_tts(jobs)
     if extra is not None:
-        link_extra(extra, digits, DIGITS + ["_unknown_", "_silence_"])
+        link_extra(extra, digits, DIGITS_LABELS)
     noise_chunks(shared / "noise", digits / "_silence_", 400, (0.0, 0.7), seed)
     for f in sorted(digits.glob("*/*.wav")):  # held-out SC speakers' digits also make the sc-test folder
         if f.name.split("_")[0] in test and f.parent.name in DIGITS and "r" not in f.stem.split("_")[-1]:
